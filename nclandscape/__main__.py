@@ -1,0 +1,3 @@
+from nclandscape.cli import main
+
+raise SystemExit(main())

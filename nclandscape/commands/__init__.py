@@ -1,0 +1,1 @@
+"""Sub-commands of the ``nclandscape`` CLI (one module each, discovered automatically)."""
