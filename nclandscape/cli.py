@@ -26,12 +26,19 @@ def _command_modules():
     return mods
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments: exit 2 with one line naming the bad value (no multi-line usage dump)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="nclandscape",
         description="Explore the optimisation landscape of Neural Collapse (UFM) with JAX.",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for mod in _command_modules():
         p = sub.add_parser(mod.NAME, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP))
         mod.add_arguments(p)

@@ -1,0 +1,54 @@
+"""Flags shared by the problem-level commands (theory, solve, hessian, optbench, ...)."""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+from nclandscape.errors import ConfigError
+
+
+def add_problem_args(p: argparse.ArgumentParser, *, losses=("mse", "rescaled_mse", "ce")) -> None:
+    g = p.add_argument_group("problem")
+    g.add_argument("--K", type=int, default=10, help="number of classes (>= 2)")
+    g.add_argument("--n", type=int, default=5, help="samples per class (>= 1)")
+    g.add_argument("--d", type=int, default=12, help="feature dimension (>= 1)")
+    g.add_argument("--lambda-W", dest="lambda_W", type=float, default=1e-3, help="weight decay on W (>= 0)")
+    g.add_argument("--lambda-H", dest="lambda_H", type=float, default=1e-3, help="weight decay on H (>= 0)")
+    g.add_argument("--lambda-b", dest="lambda_b", type=float, default=1e-3, help="weight decay on b (>= 0)")
+    g.add_argument("--no-bias", dest="bias", action="store_false", help="the no-bias problem (b = 0)")
+    g.add_argument("--loss", default="mse", help=f"one of {', '.join(losses)}")
+    g.add_argument("--alpha", type=float, default=1.0, help="rescaled MSE weight on the true class (>= 1)")
+    g.add_argument("--M", type=float, default=1.0, help="rescaled MSE target on the true class (>= 1)")
+    g.add_argument("--class-sizes", default=None, help="comma-separated samples per class (unbalanced)")
+    g.add_argument("--x64", action="store_true", help="compute in float64 (default float32)")
+    g.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(_losses=losses)
+
+
+def problem_from_args(args):
+    from nclandscape.ufm import Problem
+
+    if args.loss not in args._losses:
+        raise ConfigError(f"--loss {args.loss!r} is not allowed here: choose one of {', '.join(args._losses)}")
+    sizes = None
+    if args.class_sizes:
+        try:
+            sizes = tuple(int(x) for x in args.class_sizes.split(","))
+        except ValueError:
+            raise ConfigError(f"--class-sizes {args.class_sizes!r}: give comma-separated integers") from None
+    return Problem(
+        K=args.K, n=args.n, d=args.d, lambda_W=args.lambda_W, lambda_H=args.lambda_H,
+        lambda_b=args.lambda_b, bias=args.bias, loss=args.loss, alpha=args.alpha, M=args.M,
+        class_sizes=sizes,
+    )
+
+
+def _clean(v):
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def print_json(obj: dict) -> None:
+    print(json.dumps({k: _clean(v) for k, v in obj.items() if not k.startswith("_")}))

@@ -1,0 +1,45 @@
+"""``nclandscape solve``: optimise one UFM problem and compare with the theory."""
+from __future__ import annotations
+
+from nclandscape.commands._common import add_problem_args, print_json, problem_from_args
+
+NAME = "solve"
+HELP = "optimise one UFM problem (GD, momentum, Nesterov, Adam, L-BFGS) and report gap and NC metrics"
+
+
+def add_arguments(p):
+    add_problem_args(p)
+    g = p.add_argument_group("optimiser")
+    g.add_argument("--optimizer", default="lbfgs", help="gd | momentum | nesterov | adam | lbfgs")
+    g.add_argument("--lr", type=float, default=None, help="learning rate (default per optimiser)")
+    g.add_argument("--steps", type=int, default=1000, help="maximum number of steps")
+    g.add_argument("--tol", type=float, default=None, help="stop when ||grad|| <= tol (1e-10 in x64, 1e-5 in f32)")
+    g.add_argument("--seed", type=int, default=0, help="seed of the random initialisation")
+    g.add_argument("--scale", type=float, default=1.0, help="std of the random initialisation")
+
+
+def main(args) -> int:
+    import jax.numpy as jnp
+
+    from nclandscape.errors import ConfigError
+    from nclandscape.solve import check_optimizer, solve_problem
+
+    prob = problem_from_args(args)
+    check_optimizer(args.optimizer)
+    if args.steps < 0:
+        raise ConfigError(f"--steps {args.steps}: give an integer >= 0")
+    if args.lr is not None and not args.lr > 0:
+        raise ConfigError(f"--lr {args.lr}: give a learning rate > 0")
+    dtype = jnp.float64 if args.x64 else jnp.float32
+    out = solve_problem(prob, optimizer=args.optimizer, lr=args.lr, steps=args.steps, seed=args.seed,
+                        scale=args.scale, tol=args.tol, dtype=dtype)
+    out = {"K": prob.K, "n": prob.n, "d": prob.d, "loss": prob.loss, "bias": prob.bias, **out}
+    if args.json:
+        print_json(out)
+    else:
+        print(f"{prob.loss} K={prob.K} n={prob.n} d={prob.d} bias={prob.bias}  {args.optimizer}, {out['steps']} steps, {out['status']} ({out['time_s']:.2f} s)")
+        print(f"  objective {out['objective']:.10g}   ||grad|| {out['grad_norm']:.2e}")
+        if out["f_star"] is not None:
+            print(f"  f* {out['f_star']:.10g}   gap {out['gap']:.3e}   regime {out['regime']}")
+        print("  NC1 {nc1:.2e}  NC2 {nc2:.2e}  NC3 {nc3:.2e}  NC4 {nc4:.3f}  rank {numerical_rank:.3f}  min cos margin {min_cos_margin:.4f}".format(**out))
+    return 0 if out["status"] != "diverged" else 1
