@@ -1,0 +1,35 @@
+"""Hessian spectra of UFM objectives: dense exact, structured exact at class-collapsed points
+(THEORY.md §5), Lanczos / stochastic Lanczos quadrature on Hessian-vector products, critical
+points and their certification, and the sweep columns ``min_eig``, ``index``, ``hessian_method``.
+"""
+from nclandscape.hessian.columns import DENSE_MAX, HESSIAN_METHODS, METHOD_CODES, lanczos_spectrum, sweep_columns
+from nclandscape.hessian.dense import (
+    Spectrum,
+    coordinate_mask,
+    dense_hessian,
+    dense_spectrum,
+    flat_hvp,
+    flat_mask,
+    hvp,
+    index_threshold,
+    masked_eigh,
+    min_eig_and_index,
+)
+from nclandscape.hessian.lanczos import Quadrature, RitzPairs, density, lanczos, lanczos_eigh, ritz, slq
+from nclandscape.hessian.structured import (
+    StructuredSpectrum,
+    collapse_residual,
+    collapse_tol,
+    expand,
+    reduced_hessian,
+    structured_spectrum,
+    within_class_blocks,
+)
+
+__all__ = [
+    "DENSE_MAX", "HESSIAN_METHODS", "METHOD_CODES", "Quadrature", "RitzPairs", "Spectrum",
+    "StructuredSpectrum", "collapse_residual", "collapse_tol", "coordinate_mask", "dense_hessian",
+    "dense_spectrum", "density", "expand", "flat_hvp", "flat_mask", "hvp", "index_threshold",
+    "lanczos", "lanczos_eigh", "lanczos_spectrum", "masked_eigh", "min_eig_and_index",
+    "reduced_hessian", "ritz", "slq", "structured_spectrum", "sweep_columns", "within_class_blocks",
+]
