@@ -1,0 +1,127 @@
+"""``nclandscape landscape``: the polar (s, θ) landscape of one feature with W a simplex ETF."""
+from __future__ import annotations
+
+from nclandscape.commands._common import print_json
+
+NAME = "landscape"
+HELP = "polar (s, theta) landscape and gradient field of one feature, W fixed as a simplex ETF (MSE paper Fig. 2)"
+DESCRIPTION = (
+    "Evaluate the real per-sample objective of a class-k feature h = s (cos t e1 + sin t e2) placed in "
+    "span{w^k, w^k'}, W a unit-row simplex ETF, b = 0 (THEORY.md section 7), on a grid of s = ||h|| and "
+    "theta (radians from w^k toward w^k'). --K inf gives the K -> infinity limit (for ce: the limit of "
+    "CE - log(K-1), which is -s cos(theta)). JSON: loss[i][j] at s[i], theta[j]."
+)
+
+
+def add_arguments(p):
+    p.add_argument("--loss", default="mse", help="mse | rescaled_mse | ce")
+    p.add_argument("--alpha", type=float, default=1.0, help="rescaled MSE weight on the true class (>= 1)")
+    p.add_argument("--M", type=float, default=1.0, help="rescaled MSE target on the true class (>= 1)")
+    p.add_argument("--K", default="10", help="number of classes (integer >= 2) or inf for the K -> infinity limit")
+    p.add_argument("--lambda-H", dest="lambda_H", type=float, default=0.0,
+                   help="weight decay lambda_H/2 s^2 added to the feature's loss (default 0, as in the paper)")
+    p.add_argument("--s", default=None, help="LIST of s = ||h|| values (default 0:2M:81, ce: 0:6:81); "
+                   "LIST = comma-separated numbers and/or LO:HI:NUM")
+    p.add_argument("--theta", default="-pi:pi:121", help="LIST of angles in radians (pi allowed: -pi:pi:121)")
+    p.add_argument("--grad", action="store_true", help="add grad_s and grad_theta (per radian) grids to the JSON")
+    p.add_argument("--x64", action="store_true", help="compute in float64 (default float32)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--out", default=None, help="write a PNG of the landscape with its gradient field")
+
+
+def _check(args):
+    import math
+
+    from nclandscape.errors import ConfigError
+    from nclandscape.landscape.grids import parse_K, parse_list
+    from nclandscape.landscape.polar import check_loss
+
+    check_loss(args.loss)
+    K = parse_K(args.K)
+    for name in ("alpha", "M"):
+        v = getattr(args, name)
+        if not math.isfinite(v) or v < 1:
+            raise ConfigError(f"--{name} {v!r}: rescaled MSE needs a finite value >= 1")
+    if not math.isfinite(args.lambda_H) or args.lambda_H < 0:
+        raise ConfigError(f"--lambda-H {args.lambda_H!r}: give a finite value >= 0")
+    if args.loss != "rescaled_mse" and (args.alpha != 1.0 or args.M != 1.0):
+        raise ConfigError(f"--alpha/--M apply to --loss rescaled_mse only (got --loss {args.loss})")
+    if args.s is None:
+        scale = 6.0 if args.loss == "ce" else 2.0 * args.M
+        s = parse_list(f"0:{scale}:81", what="--s")
+    else:
+        s = parse_list(args.s, what="--s")
+    if (s < 0).any():
+        raise ConfigError(f"--s {args.s!r}: s = ||h|| must be >= 0")
+    theta = parse_list(args.theta, what="--theta")
+    return K, s, theta
+
+
+def compute(args):
+    """``(out dict, PolarGrid)`` for parsed arguments (used by ``main`` and the experiments)."""
+    import math
+
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from nclandscape.landscape.polar import plane_for, polar_landscape
+    from nclandscape.ufm import make_hparams
+
+    K, s, theta = _check(args)
+    dtype = jnp.float64 if jax.config.read("jax_enable_x64") else jnp.float32
+    alpha, M = (args.alpha, args.M) if args.loss == "rescaled_mse" else (1.0, 1.0)
+    hp = make_hparams(0.0, args.lambda_H, 0.0, alpha, M, dtype=dtype)
+    fn = jax.jit(lambda s, t, plane, hp: polar_landscape(s, t, plane, hp, loss=args.loss))
+    grid = jax.block_until_ready(fn(jnp.asarray(s, dtype), jnp.asarray(theta, dtype), plane_for(K, dtype=dtype), hp))
+    out = {
+        "s": s.tolist(),
+        "theta": theta.tolist(),
+        "loss": np.asarray(grid.loss, np.float64).tolist(),
+        "K": "inf" if math.isinf(K) else K,
+        "loss_name": args.loss,
+        "alpha": alpha,
+        "M": M,
+        "lambda_H": args.lambda_H,
+        "offset": "log(K-1) subtracted (K -> inf limit of CE)" if (math.isinf(K) and args.loss == "ce") else None,
+        "dtype": jnp.dtype(dtype).name,
+    }
+    if args.grad:
+        out["grad_s"] = np.asarray(grid.grad_s, np.float64).tolist()
+        out["grad_theta"] = np.asarray(grid.grad_theta, np.float64).tolist()
+    return out, grid
+
+
+def title_of(out) -> str:
+    name = out["loss_name"]
+    if name == "rescaled_mse":
+        name = f"rescaled MSE (alpha={out['alpha']:g}, M={out['M']:g})"
+    elif name == "ce" and out["offset"]:
+        name = "CE - log(K-1)"
+    t = f"{name}, K={out['K']}"
+    if out["lambda_H"]:
+        t += f", lambda_H={out['lambda_H']:g}"
+    return t
+
+
+def main(args) -> int:
+    import numpy as np
+
+    out, grid = compute(args)
+    if args.out:
+        from nclandscape.landscape import plots
+
+        fig, axes = plots.figure()
+        plots.plot_polar(axes[0, 0], out["s"], out["theta"], out["loss"], np.asarray(grid.grad_s),
+                         np.asarray(grid.grad_theta), title=title_of(out))
+        plots.save(fig, args.out)
+    if args.json:
+        print_json(out)
+    else:
+        L = np.asarray(out["loss"])
+        i, j = np.unravel_index(np.nanargmin(L), L.shape)
+        print(f"{title_of(out)}: {L.shape[0]} x {L.shape[1]} grid (s x theta), {out['dtype']}")
+        print(f"  loss range [{np.nanmin(L):.6g}, {np.nanmax(L):.6g}]; grid minimum {L[i, j]:.6g} at s={out['s'][i]:.4g}, theta={out['theta'][j]:.4g}")
+        if args.out:
+            print(f"  wrote {args.out}")
+    return 0

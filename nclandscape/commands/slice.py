@@ -1,0 +1,105 @@
+"""``nclandscape slice``: 1-D / 2-D slices of the full UFM objective around a point."""
+from __future__ import annotations
+
+from nclandscape.commands._common import add_problem_args, print_json, problem_from_args
+
+NAME = "slice"
+HELP = "1-D/2-D slices of the full UFM objective around a solution or saddle (random, Hessian, negative-curvature directions)"
+DESCRIPTION = (
+    "Evaluate f(x0 + t1 d1 [+ t2 d2]) for t in linspace(-span, span, points). x0: --at global (closed-form "
+    "minimiser of mse/ce), saddle:I,J (no-bias MSE critical point keeping classes I,J; 'saddle:' = the zero "
+    "point), or solve (L-BFGS from a random start). Directions: random (filter-normalised, or unit with "
+    "--norm unit), hessian-top / hessian-bottom (unit eigenvectors of the dense Hessian), negative-curvature "
+    "(the most negative eigenvector, and for --dims 2 the top one). JSON: 1-D {t, loss}; 2-D {t1, t2, loss} "
+    "with loss[i][j] at (t1[i], t2[j])."
+)
+
+
+def add_arguments(p):
+    add_problem_args(p)
+    g = p.add_argument_group("slice")
+    g.add_argument("--at", default="global", help="global | solve | saddle:I,J (default global)")
+    g.add_argument("--directions", default="random",
+                   help="random | hessian-top | hessian-bottom | negative-curvature (default random)")
+    g.add_argument("--dims", type=int, default=1, help="1 or 2 (default 1)")
+    g.add_argument("--span", type=float, default=1.0, help="t runs over [-span, span] (default 1)")
+    g.add_argument("--points", type=int, default=41, help="grid points per direction (default 41)")
+    g.add_argument("--norm", default="filter", help="random directions: filter (filter-normalised) or unit")
+    g.add_argument("--seed", type=int, default=0, help="seed of the random directions (and of --at solve)")
+    g.add_argument("--steps", type=int, default=2000, help="--at solve: maximum L-BFGS steps")
+    g.add_argument("--out", default=None, help="write a PNG of the slice")
+
+
+def compute(args):
+    """``(problem, out dict)`` for parsed arguments (shared with the experiments)."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from nclandscape.errors import ConfigError
+    from nclandscape.landscape.slices import directions_for, point_for, slice_1d, slice_2d
+    from nclandscape.objectives import objective_for
+
+    prob = problem_from_args(args)
+    if args.dims not in (1, 2):
+        raise ConfigError(f"--dims {args.dims!r}: give 1 or 2")
+    if not (args.span > 0 and np.isfinite(args.span)):
+        raise ConfigError(f"--span {args.span!r}: give a finite number > 0")
+    if args.points < 2:
+        raise ConfigError(f"--points {args.points!r}: give an integer >= 2")
+    dtype = jnp.float64 if jax.config.read("jax_enable_x64") else jnp.float32
+    data, hp = prob.data(dtype=dtype), prob.hparams(dtype=dtype)
+    objective = objective_for(prob.loss)
+    x0, info = point_for(prob, args.at, dtype=dtype, seed=args.seed, steps=args.steps)
+    ds, dinfo = directions_for(args.directions, objective, x0, data, hp, dims=args.dims,
+                               key=jax.random.PRNGKey(args.seed), norm=args.norm)
+    t = jnp.linspace(-args.span, args.span, args.points, dtype=dtype)
+    f0 = float(objective(x0, data, hp))
+    out = {"K": prob.K, "n": prob.n, "d": prob.d, "loss_name": prob.loss, "bias": prob.bias,
+           "directions": args.directions, "dims": args.dims, "f0": f0, **info, **dinfo}
+    if args.dims == 1:
+        v = jax.jit(lambda x0, d, t: slice_1d(objective, x0, data, hp, d, t))(x0, ds[0], t)
+        out.update(t=np.asarray(t, np.float64).tolist(), loss=np.asarray(v, np.float64).tolist())
+    else:
+        v = jax.jit(lambda x0, a, b, t: slice_2d(objective, x0, data, hp, a, b, t, t))(x0, ds[0], ds[1], t)
+        tl = np.asarray(t, np.float64).tolist()
+        out.update(t1=tl, t2=tl, loss=np.asarray(v, np.float64).tolist())
+    out["dtype"] = jnp.dtype(dtype).name
+    return prob, out
+
+
+def title_of(out) -> str:
+    t = f"{out['loss_name']} K={out['K']} n={out['n']} d={out['d']} at {out['at']}: {out['directions']}"
+    if out.get("eigenvalues"):
+        t += " (eig " + ", ".join(f"{e:.3g}" for e in out["eigenvalues"]) + ")"
+    return t
+
+
+def main(args) -> int:
+    import numpy as np
+
+    prob, out = compute(args)
+    if args.out:
+        from nclandscape.landscape import plots
+
+        fig, axes = plots.figure()
+        if args.dims == 1:
+            plots.plot_slice_1d(axes[0, 0], out["t"], out["loss"], title=title_of(out))
+        else:
+            plots.plot_slice_2d(axes[0, 0], out["t1"], out["t2"], out["loss"], title=title_of(out))
+        plots.save(fig, args.out)
+    if args.json:
+        print_json(out)
+    else:
+        L = np.asarray(out["loss"])
+        print(title_of(out))
+        print(f"  f(x0) = {out['f0']:.10g}; slice range [{L.min():.6g}, {L.max():.6g}] over t in [-{args.span:g}, {args.span:g}] ({out['dtype']})")
+        if "f_star" in out:
+            print(f"  closed-form f* = {out['f_star']:.10g}")
+        if out.get("predicted_min_eig") is not None:
+            print(f"  Hessian min eigenvalue predicted by THEORY.md section 3: {out['predicted_min_eig']:.10g}")
+        if "hessian_min" in out:
+            print(f"  dense Hessian eigenvalues: min {out['hessian_min']:.10g}, max {out['hessian_max']:.10g}")
+        if args.out:
+            print(f"  wrote {args.out}")
+    return 0

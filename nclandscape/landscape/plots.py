@@ -1,0 +1,92 @@
+"""Matplotlib drawings of polar landscapes and slices (Agg backend; arrays in, axes out).
+
+The functions draw on a given ``Axes`` and never compute the landscape themselves: the numbers
+come from :mod:`nclandscape.landscape.polar` / :mod:`.slices` or from the JSON files the
+experiments write.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def _mpl():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def figure(nrows: int = 1, ncols: int = 1, *, size=(4.2, 3.4)):
+    plt = _mpl()
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False)
+    return fig, axes
+
+
+def plot_polar(ax, s, theta, loss, grad_s=None, grad_theta=None, *, title: str = "", arrows: int = 17,
+               levels: int = 30, mark_min: bool = True):
+    """Filled contours of ``loss[i, j]`` at ``(theta[j], s[i])`` with the negative-gradient field.
+
+    Axes: θ (radians, from ``w^k`` towards ``w^k'``) horizontally, ``s = ‖h‖`` vertically. Arrows are
+    ``−(∂f/∂θ, ∂f/∂s)`` (the gradient-descent direction in these coordinates), normalised to unit
+    length so that their direction is readable everywhere; their colour is ``log10`` of the
+    gradient magnitude.
+    """
+    s, theta, loss = np.asarray(s), np.asarray(theta), np.asarray(loss)
+    lo, hi = np.nanpercentile(loss, 0), np.nanpercentile(loss, 98)
+    lv = np.linspace(lo, hi if hi > lo else lo + 1.0, levels)
+    cs = ax.contourf(theta, s, np.clip(loss, lo, hi), levels=lv, cmap="viridis")
+    ax.contour(theta, s, np.clip(loss, lo, hi), levels=lv[::3], colors="k", linewidths=0.3, alpha=0.5)
+    if grad_s is not None and grad_theta is not None:
+        gs, gt = np.asarray(grad_s), np.asarray(grad_theta)
+        si = np.unique(np.linspace(0, len(s) - 1, arrows).round().astype(int))
+        ti = np.unique(np.linspace(0, len(theta) - 1, arrows).round().astype(int))
+        U, V = -gt[np.ix_(si, ti)], -gs[np.ix_(si, ti)]
+        mag = np.hypot(U, V)
+        nz = np.where(mag > 0, mag, 1.0)
+        T, S = np.meshgrid(theta[ti], s[si])
+        ax.quiver(T, S, U / nz, V / nz, np.log10(np.where(mag > 0, mag, np.nan)), cmap="autumn",
+                  angles="xy", scale=arrows * 1.3, width=0.004)
+    if mark_min:
+        i, j = np.unravel_index(np.nanargmin(loss), loss.shape)
+        ax.plot(theta[j], s[i], marker="*", color="w", markersize=10, markeredgecolor="k")
+    ax.set_xlabel(r"$\theta$ (rad)")
+    ax.set_ylabel(r"$s=\|h\|$")
+    ax.set_title(title, fontsize=9)
+    ax.figure.colorbar(cs, ax=ax, shrink=0.85)
+    return ax
+
+
+def plot_slice_1d(ax, t, values, *, label: str = "", title: str = "", xlabel: str = "t"):
+    ax.plot(np.asarray(t), np.asarray(values), label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("objective")
+    if title:
+        ax.set_title(title, fontsize=9)
+    if label:
+        ax.legend(fontsize=7)
+    return ax
+
+
+def plot_slice_2d(ax, t1, t2, values, *, title: str = "", labels=("t1", "t2"), levels: int = 30):
+    """Filled contours of ``values[i, j]`` at ``(t1[i], t2[j])`` (``t1`` horizontal)."""
+    v = np.asarray(values)
+    cs = ax.contourf(np.asarray(t1), np.asarray(t2), v.T, levels=levels, cmap="viridis")
+    ax.contour(np.asarray(t1), np.asarray(t2), v.T, levels=levels // 2, colors="k", linewidths=0.3, alpha=0.5)
+    ax.plot([0], [0], marker="*", color="w", markersize=9, markeredgecolor="k")
+    ax.set_xlabel(labels[0])
+    ax.set_ylabel(labels[1])
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.figure.colorbar(cs, ax=ax, shrink=0.85)
+    return ax
+
+
+def save(fig, path) -> None:
+    import os
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    _mpl().close(fig)

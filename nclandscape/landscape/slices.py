@@ -1,0 +1,229 @@
+"""1-D and 2-D slices of the full UFM objective ``f(params + t_1 d_1 + t_2 d_2)``.
+
+Directions:
+
+* random, filter-normalised (Li et al., *Visualizing the Loss Landscape of Neural Nets*, 2018):
+  a Gaussian direction whose every "filter" (a row ``w^k`` of ``W``, a feature column ``h_i`` of
+  ``H``, and the bias ``b`` as one filter) is rescaled to the norm of the same filter of the point;
+  filters that are zero at the point get a zero direction. ``norm="unit"`` gives a plain unit
+  direction instead (needed at the zero solution, where every filter is zero);
+* eigenvectors of the dense Hessian (``jax.hessian`` over ``ravel_pytree`` + ``eigh``) for small
+  problems: top, bottom, and the negative-curvature direction through a saddle. The Hessian is
+  restricted to the coordinates the problem really has (padding and a disabled bias are removed),
+  so a masked coordinate never shows up as a spurious zero eigenvalue.
+
+Every function works on one problem and is jittable; the grid is vmapped.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from nclandscape.errors import ConfigError
+from nclandscape.ufm import HParams, Params, UFMData, mask_params
+
+MAX_DENSE_PARAMS = 4000
+DIRECTIONS = ("random", "hessian-top", "hessian-bottom", "negative-curvature")
+
+
+class HessianEig(NamedTuple):
+    values: np.ndarray  # (P_active,) ascending
+    vectors: np.ndarray  # (P, P_active) columns: unit eigenvectors in the full flattened space
+
+
+def _line(objective, params: Params, data: UFMData, hparams: HParams):
+    def f(p):
+        return objective(p, data, hparams)
+
+    return f
+
+
+def slice_1d(objective, params: Params, data: UFMData, hparams: HParams, direction: Params, ts):
+    """``f(params + t d)`` for every ``t`` in ``ts`` (vmapped); shape ``ts.shape``."""
+    f = _line(objective, params, data, hparams)
+
+    def at(t):
+        return f(jax.tree_util.tree_map(lambda p, d: p + t * d, params, direction))
+
+    return jax.vmap(at)(jnp.asarray(ts))
+
+
+def slice_2d(objective, params: Params, data: UFMData, hparams: HParams, d1: Params, d2: Params, t1, t2):
+    """``f(params + a d1 + b d2)`` on the grid ``t1 × t2``; result ``[i, j]`` at ``(t1[i], t2[j])``."""
+    f = _line(objective, params, data, hparams)
+
+    def at(a, b):
+        return f(jax.tree_util.tree_map(lambda p, x, y: p + a * x + b * y, params, d1, d2))
+
+    t1, t2 = jnp.asarray(t1), jnp.asarray(t2)
+    return jax.vmap(lambda a: jax.vmap(lambda b: at(a, b))(t2))(t1)
+
+
+def active_mask(params: Params, data: UFMData) -> np.ndarray:
+    """Boolean mask of the flattened coordinates the problem really has."""
+    ones = jax.tree_util.tree_map(jnp.ones_like, params)
+    flat, _ = ravel_pytree(mask_params(ones, data))
+    return np.asarray(flat) != 0
+
+
+def dense_hessian(objective, params: Params, data: UFMData, hparams: HParams):
+    """Dense Hessian ``(P, P)`` of ``f`` at ``params`` over the flattened parameters."""
+    x0, unravel = ravel_pytree(params)
+    if x0.size > MAX_DENSE_PARAMS:
+        raise ConfigError(
+            f"{x0.size} parameters: the dense Hessian is limited to {MAX_DENSE_PARAMS} (give a smaller K, n or d)"
+        )
+    f = lambda x: objective(unravel(x), data, hparams)
+    return jax.jit(jax.hessian(f))(x0)
+
+
+def hessian_eig(objective, params: Params, data: UFMData, hparams: HParams) -> HessianEig:
+    """Eigen-decomposition (ascending) of the Hessian restricted to the active coordinates.
+
+    Eigenvectors are embedded back in the full flattened space (zero on masked coordinates) and
+    their sign is fixed so that their largest-magnitude entry is positive.
+    """
+    Hm = np.asarray(dense_hessian(objective, params, data, hparams), np.float64)
+    act = active_mask(params, data)
+    idx = np.flatnonzero(act)
+    sub = Hm[np.ix_(idx, idx)]
+    vals, vecs = np.linalg.eigh(0.5 * (sub + sub.T))
+    big = np.argmax(np.abs(vecs), axis=0)
+    vecs = vecs * np.sign(vecs[big, np.arange(vecs.shape[1])])[None, :]
+    full = np.zeros((Hm.shape[0], vecs.shape[1]))
+    full[idx] = vecs
+    return HessianEig(vals, full)
+
+
+def unflatten_like(params: Params, flat) -> Params:
+    _, unravel = ravel_pytree(params)
+    x0, _ = ravel_pytree(params)
+    return unravel(jnp.asarray(flat, x0.dtype))
+
+
+def _filter_norms(p: Params):
+    """Norm of every filter, broadcast to each filter's shape: rows of W, columns of H, b whole."""
+    return Params(
+        W=jnp.linalg.norm(p.W, axis=1, keepdims=True),
+        H=jnp.linalg.norm(p.H, axis=0, keepdims=True),
+        b=jnp.linalg.norm(p.b) * jnp.ones_like(p.b),
+    )
+
+
+def random_direction(key, params: Params, data: UFMData, *, norm: str = "filter") -> Params:
+    """A Gaussian direction, filter-normalised (``norm="filter"``) or of unit norm (``"unit"``)."""
+    if norm not in ("filter", "unit"):
+        raise ConfigError(f"norm={norm!r} is not allowed: choose filter or unit")
+    x0, unravel = ravel_pytree(params)
+    d = mask_params(unravel(jax.random.normal(key, x0.shape, x0.dtype)), data)
+    if norm == "unit":
+        flat, _ = ravel_pytree(d)
+        return jax.tree_util.tree_map(lambda a: a / jnp.linalg.norm(flat), d)
+    pn, dn = _filter_norms(mask_params(params, data)), _filter_norms(d)
+    tiny = jnp.finfo(x0.dtype).tiny
+    return jax.tree_util.tree_map(lambda a, n_p, n_d: a * n_p / jnp.maximum(n_d, tiny), d, pn, dn)
+
+
+def tree_norm(t) -> float:
+    flat, _ = ravel_pytree(t)
+    return float(jnp.linalg.norm(flat))
+
+
+def directions_for(kind: str, objective, params: Params, data: UFMData, hparams: HParams, *, dims: int = 1,
+                   key=None, norm: str = "filter"):
+    """``(list of dims directions, info dict)`` of a direction kind (see :data:`DIRECTIONS`).
+
+    ``negative-curvature``: the eigenvector of the most negative Hessian eigenvalue, and for
+    ``dims = 2`` the eigenvector of the largest one (the classic saddle picture); raises
+    ConfigError when the point has no negative curvature.
+    """
+    if kind not in DIRECTIONS:
+        raise ConfigError(f"--directions {kind!r} is not allowed: choose one of {', '.join(DIRECTIONS)}")
+    if dims not in (1, 2):
+        raise ConfigError(f"--dims {dims!r}: give 1 or 2")
+    if kind == "random":
+        key = jax.random.PRNGKey(0) if key is None else key
+        ds = [random_direction(k, params, data, norm=norm) for k in jax.random.split(key, dims)]
+        if any(tree_norm(d) == 0 for d in ds):
+            raise ConfigError("every filter of the point is zero, so the filter-normalised direction is zero: use --norm unit")
+        return ds, {"norm": norm}
+    eig = hessian_eig(objective, params, data, hparams)
+    n = eig.values.size
+    if kind == "hessian-top":
+        cols = [n - 1 - i for i in range(dims)]
+    elif kind == "hessian-bottom":
+        cols = list(range(dims))
+    else:
+        if eig.values[0] >= 0:
+            raise ConfigError(
+                f"the point has no negative curvature (smallest Hessian eigenvalue {eig.values[0]:.3e}); "
+                "negative-curvature needs a strict saddle (e.g. --at saddle:0)"
+            )
+        cols = [0, n - 1][:dims]
+    ds = [unflatten_like(params, eig.vectors[:, c]) for c in cols]
+    return ds, {"eigenvalues": [float(eig.values[c]) for c in cols], "hessian_min": float(eig.values[0]),
+                "hessian_max": float(eig.values[-1])}
+
+
+def parse_at(at: str):
+    """``global`` | ``solve`` | ``saddle:I,J,...`` (``saddle:`` keeps no component: the zero point)."""
+    if at in ("global", "solve"):
+        return at, ()
+    if at.startswith("saddle:"):
+        body = at[len("saddle:"):].strip()
+        try:
+            S = tuple(int(x) for x in body.split(",") if x.strip() != "")
+        except ValueError:
+            raise ConfigError(f"--at {at!r}: write saddle:I,J with integer class indices") from None
+        return "saddle", S
+    raise ConfigError(f"--at {at!r} is not allowed: choose global, solve or saddle:I,J")
+
+
+def point_for(problem, at: str, *, dtype=None, seed: int = 0, steps: int = 2000, scale: float = 1.0):
+    """``(Params, info)``: the point a slice goes through, for a :class:`~nclandscape.ufm.Problem`.
+
+    ``global``: the closed-form minimiser (vanilla MSE: :func:`~nclandscape.theory.mse_global_minimizer`,
+    CE: :func:`~nclandscape.theory.ce_global_minimizer`); ``saddle:I,J``: the no-bias critical point
+    keeping components S = {I, J} (:func:`~nclandscape.theory.nobias_critical_point`); ``solve``:
+    L-BFGS from a random start (:func:`~nclandscape.solve.solve`).
+    """
+    from nclandscape import theory
+    from nclandscape.objectives import objective_for
+    from nclandscape.solve import STATUS_NAMES, solve
+    from nclandscape.ufm import init_params
+
+    kind, S = parse_at(at)
+    dtype = dtype or jnp.zeros(()).dtype
+    p = problem
+    info: dict = {"at": at}
+    if kind in ("global", "saddle") and not p.balanced:
+        raise ConfigError(f"--at {at}: the closed forms cover balanced classes only (use --at solve)")
+    if kind == "global":
+        if p.loss == "mse":
+            W, H, b = theory.mse_global_minimizer(p.K, p.n, p.d, p.lambda_W, p.lambda_H, p.lambda_b, bias=p.bias)
+            info["f_star"] = theory.mse_global_min(p.K, p.n, p.d, p.lambda_W, p.lambda_H, p.lambda_b, bias=p.bias).f_star
+        elif p.loss == "ce":
+            W, H, b = theory.ce_global_minimizer(p.K, p.n, p.d, p.lambda_W, p.lambda_H, p.lambda_b)
+            info["f_star"] = theory.ce_global_min(p.K, p.n, p.d, p.lambda_W, p.lambda_H, p.lambda_b).f_star
+        else:
+            raise ConfigError("--at global: rescaled MSE has no closed-form minimiser (its global optimality is open); use --at solve")
+    elif kind == "saddle":
+        if p.loss != "mse" or p.bias:
+            raise ConfigError(f"--at {at}: the critical-point family is for vanilla MSE without bias (--loss mse --no-bias)")
+        cp = theory.nobias_critical_point(p.K, p.n, p.d, p.lambda_W, p.lambda_H, S)
+        W, H, b = cp.W, cp.H, cp.b
+        info.update(S=list(S), f_critical=cp.f, predicted_min_eig=cp.predicted_min_eig, is_global=cp.is_global)
+    else:
+        data, hp = p.data(dtype=dtype), p.hparams(dtype=dtype)
+        objective = objective_for(p.loss)
+        run = jax.jit(lambda key: solve(objective, init_params(key, data, scale=scale), data, hp,
+                                        optimizer="lbfgs", max_steps=steps))
+        r = run(jax.random.PRNGKey(seed))
+        info.update(solve_status=STATUS_NAMES[int(r.status)], solve_steps=int(r.steps), grad_norm=float(r.grad_norm))
+        return r.params, info
+    params = Params(*(jnp.asarray(a, dtype) for a in (W, H, b)))
+    return params, info
