@@ -1,0 +1,165 @@
+"""Solver loop on the reduced state: the same optax optimisers and stopping rule as
+:func:`nclandscape.solve.solve`, with the reduced objective and the reduced padding mask.
+
+Because the reduction is a linear isometry onto the subspace where full-batch MSE dynamics live,
+every value, gradient norm, inner product, line-search trial and L-BFGS memory pair is the same
+number as in the full run: the trajectory (and the stopping step) is the full one.
+"""
+from __future__ import annotations
+
+import time
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from nclandscape.errors import ConfigError
+from nclandscape.reduced.metrics import reduced_metrics
+from nclandscape.reduced.objective import reduced_objective
+from nclandscape.reduced.state import (
+    ReducedData, ReducedParams, check_reducible, layout_for, mask_reduced, reduce_data, reduce_params, reduced_data_of,
+    reduced_init,
+)
+from nclandscape.solve import (
+    DEFAULT_LR, STATUS_DIVERGED, STATUS_NAMES, STATUS_NOT_CONVERGED, STATUS_OK, SolveResult, SolveState, check_optimizer,
+    default_tol, init_opt_state, make_optimizer, tree_norm,
+)
+from nclandscape.ufm import HParams
+
+# Above this many feature entries (N·d) solve_problem_reduced samples the reduced initial state
+# directly instead of drawing the full H (reconstruction is then unavailable).
+FULL_DRAW_MAX_ENTRIES = 1 << 24
+
+
+def make_reduced_step(rdata: ReducedData, hparams: HParams, opt, name: str):
+    """One optimiser step on the reduced state (pure), the twin of ``nclandscape.solve.make_step``."""
+
+    def f(p):
+        return reduced_objective(p, rdata, hparams)
+
+    value_and_grad = jax.value_and_grad(f)
+
+    def step(s: SolveState) -> SolveState:
+        if name == "lbfgs":
+            updates, opt_state = opt.update(s.grad, s.opt_state, s.params, value=s.value, grad=s.grad, value_fn=f)
+        else:
+            updates, opt_state = opt.update(s.grad, s.opt_state, s.params)
+        params = mask_reduced(optax.apply_updates(s.params, updates), rdata)
+        value, grad = value_and_grad(params)
+        return SolveState(params, opt_state, s.step + 1, value, grad, tree_norm(grad))
+
+    return step, value_and_grad
+
+
+def _check_layout(loss: str, rparams: ReducedParams) -> None:
+    if layout_for(loss) == "per_class" and rparams.D.ndim != 3:
+        raise ConfigError("rescaled_mse needs the per-class reduced layout (D of shape (K, d, r)): "
+                          "reduce with loss='rescaled_mse'")
+
+
+def reduced_solve(rparams0: ReducedParams, rdata: ReducedData, hparams: HParams, *, loss: str = "mse",
+                  optimizer: str = "lbfgs", lr=None, max_steps=1000, tol=None) -> SolveResult:
+    """Minimise the reduced objective from ``rparams0``; pure, jittable and vmappable.
+
+    Returns a ``SolveResult`` whose ``params`` are ``ReducedParams``; value, grad_norm, steps and
+    status equal those of the full ``solve`` from the expanded start. ``lr``, ``max_steps`` and
+    ``tol`` may be traced; ``loss`` and ``optimizer`` are static.
+    """
+    check_optimizer(optimizer)
+    check_reducible(loss, optimizer)
+    _check_layout(loss, rparams0)
+    dtype = rdata.sizes.dtype
+    lr = DEFAULT_LR[optimizer] if lr is None else lr
+    tol = default_tol(dtype) if tol is None else tol
+    opt = make_optimizer(optimizer)
+    step, value_and_grad = make_reduced_step(rdata, hparams, opt, optimizer)
+    p0 = mask_reduced(rparams0, rdata)
+    v0, g0 = value_and_grad(p0)
+    s0 = SolveState(p0, init_opt_state(opt, optimizer, p0, lr), jnp.asarray(0), v0, g0, tree_norm(g0))
+
+    def cond(s):
+        return (s.step < max_steps) & (s.grad_norm > tol) & jnp.isfinite(s.value) & jnp.isfinite(s.grad_norm)
+
+    s = jax.lax.while_loop(cond, step, s0)
+    finite = jnp.isfinite(s.value) & jnp.isfinite(s.grad_norm)
+    status = jnp.where(~finite, STATUS_DIVERGED, jnp.where(s.grad_norm <= tol, STATUS_OK, STATUS_NOT_CONVERGED))
+    return SolveResult(s.params, s.value, s.grad_norm, s.step, status)
+
+
+def solve_problem_reduced(problem, *, optimizer="lbfgs", lr=None, steps=1000, seed=0, scale=1.0, tol=None,
+                          dtype=None, init="auto") -> dict:
+    """:func:`nclandscape.solve.solve_problem` on the reduced dynamics; same keys plus
+    ``dynamics`` ("reduced") and ``init``.
+
+    ``init="full"`` draws the same ``init_params`` as the full solver and reduces it, so both
+    dynamics give the same result for the same seed (and NC4 / cosine margins are exact, from the
+    reconstruction); ``init="direct"`` samples the reduced state in law (any n; NC4 and margins are
+    then None); ``"auto"`` picks ``full`` up to ``FULL_DRAW_MAX_ENTRIES`` feature entries.
+    """
+    from nclandscape.theory import theory_applies, theory_for
+    from nclandscape.ufm import init_params
+
+    check_optimizer(optimizer)
+    check_reducible(problem.loss, optimizer)
+    if init not in ("auto", "full", "direct"):
+        raise ConfigError(f"init={init!r} is not allowed: choose auto, full or direct")
+    if init == "auto":
+        init = "full" if problem.N * problem.d <= FULL_DRAW_MAX_ENTRIES else "direct"
+    dtype = dtype or jnp.zeros(()).dtype
+    hp = problem.hparams(dtype=dtype)
+    lr = DEFAULT_LR[optimizer] if lr is None else lr
+    tol = default_tol(dtype) if tol is None else tol
+    loss = problem.loss
+
+    if init == "full":
+        data = problem.data(dtype=dtype)
+
+        @jax.jit
+        def run(key, lr, tol):
+            rp0, basis = reduce_params(init_params(key, data, scale=scale), data, loss=loss)
+            rdata = reduce_data(data, basis)
+            r = reduced_solve(rp0, rdata, hp, loss=loss, optimizer=optimizer, lr=lr, max_steps=steps, tol=tol)
+            return r, reduced_metrics(r.params, rdata, basis), basis
+    else:
+        rdata0 = reduced_data_of(problem, dtype=dtype)
+
+        @jax.jit
+        def run(key, lr, tol):
+            rp0, rdata = reduced_init(key, rdata0, scale=scale, loss=loss)
+            r = reduced_solve(rp0, rdata, hp, loss=loss, optimizer=optimizer, lr=lr, max_steps=steps, tol=tol)
+            return r, reduced_metrics(r.params, rdata), None
+
+    t0 = time.perf_counter()
+    r, m, basis = jax.block_until_ready(run(jax.random.PRNGKey(seed), jnp.asarray(lr, dtype), jnp.asarray(tol, dtype)))
+    elapsed = time.perf_counter() - t0
+    out = {
+        "objective": float(r.value),
+        "grad_norm": float(r.grad_norm),
+        "f_star": None,
+        "gap": None,
+        "regime": None,
+        **{k: float(v) for k, v in m._asdict().items()},
+        "steps": int(r.steps),
+        "status": STATUS_NAMES[int(r.status)],
+        "optimizer": optimizer,
+        "lr": float(lr),
+        "seed": int(seed),
+        "dtype": jnp.dtype(dtype).name,
+        "time_s": elapsed,
+        "dynamics": "reduced",
+        "init": init,
+    }
+    if theory_applies(problem):
+        th = theory_for(problem)
+        out.update(f_star=th["f_star"], gap=out["objective"] - th["f_star"], regime=th["regime"])
+    out["_rparams"] = r.params
+    out["_params"] = None
+    if basis is not None:
+        from nclandscape.reduced.state import expand_params
+
+        out["_params"] = expand_params(r.params, basis, data)
+    return out
+
+
+__all__ = ["make_reduced_step", "reduced_solve", "solve_problem_reduced", "STATUS_OK", "STATUS_DIVERGED",
+           "STATUS_NOT_CONVERGED", "FULL_DRAW_MAX_ENTRIES"]
