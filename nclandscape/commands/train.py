@@ -1,0 +1,63 @@
+"""``nclandscape train CONFIG --out DIR``: train the ResNet runs of an experiment config."""
+from __future__ import annotations
+
+NAME = "train"
+HELP = "train ResNet18 runs of an experiment config, logging NC metrics (resumable)"
+DESCRIPTION = """Train the run(s) of CONFIG (a Python file under experiments/resnet/ defining
+get_config(tiny=False) and optionally variants(tiny=False)). Each run writes config.json,
+metrics.jsonl (NC1-NC4, numerical rank, cosine margins, train/test accuracy) and checkpoint.npz
+into DIR (or DIR/<variant> for configs with variants); re-running the same command resumes an
+interrupted run without losing anything. Finally the NC figure DIR/nc_curves.{png,pdf} is drawn.
+Data: --set data_path=PATH points at the CIFAR-10 .npz shards folder (data=cifar10_npz, the
+default: ../shared/data/cifar10), an extracted cifar-10-batches-py folder (data=cifar10_python)
+or a root/<class>/*.png tree (data=image_folder)."""
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("config", help="experiment config file, e.g. experiments/resnet/losses.py")
+    parser.add_argument("--out", required=True, help="output folder (created; resumed if present)")
+    parser.add_argument("--tiny", action="store_true",
+                        help="the config's tiny variant (seconds on a CPU; what CI runs)")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config field (repeatable), e.g. --set epochs=10")
+    parser.add_argument("--run", dest="runs", action="append", default=None, metavar="NAME",
+                        help="only this variant of the config (repeatable)")
+    parser.add_argument("--no-plot", action="store_true", help="skip drawing the figure")
+
+
+def main(args) -> int:
+    from pathlib import Path
+
+    from nclandscape.errors import ConfigError
+    from nclandscape.nets.config import apply_overrides, load_config_file, validate
+
+    _, runs = load_config_file(args.config, tiny=args.tiny)
+    if args.runs:
+        unknown = sorted(set(args.runs) - set(runs))
+        if unknown:
+            raise ConfigError(f"--run {', '.join(unknown)}: not a variant of {args.config}; "
+                              f"variants: {', '.join(runs) or '(none)'}")
+        runs = {k: v for k, v in runs.items() if k in args.runs}
+    runs = {k: validate(apply_overrides(v, args.sets)) for k, v in runs.items()}
+
+    from nclandscape.nets.plots import plot_run
+    from nclandscape.nets.runner import train
+
+    out = Path(args.out)
+    dirs = []
+    for name, cfg in runs.items():
+        run_dir = out / name if name else out
+        if name:
+            print(f"== run {name} -> {run_dir}")
+        if name and cfg.label is None:
+            cfg = cfg.replace(label=name)
+        records = train(cfg, run_dir)
+        last = records[-1]
+        print(f"{run_dir}: epoch {last['epoch']} train_acc {last['train_acc']:.4f} "
+              f"test_acc {last['test_acc']:.4f} NC1 {last['nc1']:.4g} NC2 {last['nc2']:.4f} "
+              f"NC3 {last['nc3']:.4f} NC4 {last['nc4']:.4f}")
+        dirs.append(run_dir)
+    if not args.no_plot:
+        for p in plot_run(dirs, out / "nc_curves"):
+            print(f"wrote {p}")
+    return 0

@@ -1,0 +1,190 @@
+"""Training configuration: one flat dataclass, JSON-serialisable, with ``key=value`` overrides.
+
+An experiment config file (``experiments/resnet/*.py``) defines ``get_config(tiny=False)``
+returning a dict of overrides of :class:`TrainConfig` (or a TrainConfig), and optionally
+``variants(tiny=False)`` returning ``{run_name: overrides}`` for runs overlaid in one figure.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import sys
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from nclandscape.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    # data
+    data: str = "cifar10_npz"          # tiny | cifar10_npz | cifar10_python | image_folder
+    data_path: str | None = "../shared/data/cifar10"
+    shards: str = "abcde"              # cifar10_npz: which train shards (a = 10k .. abcde = 50k)
+    train_per_class: int | None = None  # keep the first n images of each class (None: all)
+    test_per_class: int | None = None
+    image_size: int | None = None      # image_folder: resize; tiny: side length (default 8)
+    test_fraction: float = 0.2         # image_folder without train/ test/ sub-folders
+    num_classes: int = 10
+    tiny_train_per_class: int = 16
+    tiny_test_per_class: int = 8
+    data_seed: int = 0
+    augment: bool = True               # random crop (pad 4) + horizontal flip, on device
+    # model
+    width: int = 64                    # channels of the first stage (ResNet18: 64)
+    feature_dim: int | None = None     # linear layer to d features before the classifier
+    classifier_bias: bool = True
+    fixed_etf: bool = False
+    bf16: bool = False                 # bfloat16 compute, float32 parameters and loss
+    # objective
+    loss: str = "mse"                  # ce | mse | rescaled_mse
+    alpha: float = 1.0                 # rescaled MSE weight on the true-class coordinate
+    M: float = 1.0                     # rescaled MSE target on the true class
+    weight_decay: float = 5e-4
+    # optimiser
+    optimizer: str = "sgd"             # sgd | adam | lbfgs
+    lr: float = 0.05                   # adam: use 1e-3; lbfgs: scale of the line-search step
+    momentum: float = 0.9
+    schedule: str = "step"             # step | cosine_restarts | constant
+    lr_decay_epochs: int = 40          # step: multiply by lr_decay every this many epochs
+    lr_decay: float = 0.1
+    restart_epochs: int = 10           # cosine_restarts: first period T_0 (epochs)
+    restart_mult: int = 1              # cosine_restarts: period multiplier T_mult
+    lbfgs_memory: int = 10
+    lbfgs_linesearch_steps: int = 20
+    batch_size: int = 128
+    epochs: int = 200
+    seed: int = 0
+    # logging
+    eval_every: int = 1                # epochs between metric records (the last epoch always)
+    eval_batch_size: int = 500
+    metric_max_samples: int | None = None  # NC metrics on the first n train samples (None: all)
+    checkpoint_every_steps: int = 0    # mid-epoch checkpoints (0: only at epoch ends)
+    progress: bool = True
+    label: str | None = None           # legend entry in plots
+
+    def replace(self, **kw) -> "TrainConfig":
+        return dataclasses.replace(self, **kw)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+FIELDS = {f.name: f for f in fields(TrainConfig)}
+# Fields that do not change the trained numbers (a resumed run may change them).
+COSMETIC = ("progress", "label", "checkpoint_every_steps")
+
+
+def from_dict(d: dict[str, Any]) -> TrainConfig:
+    unknown = sorted(set(d) - set(FIELDS))
+    if unknown:
+        raise ConfigError(f"unknown config key(s) {unknown}; known keys: {', '.join(FIELDS)}")
+    return TrainConfig(**d)
+
+
+def _parse_value(key: str, text: str):
+    f = FIELDS[key]
+    ann = str(f.type)
+    if text.lower() in ("none", "null") and "None" in ann:
+        return None
+    try:
+        if ann.startswith("bool"):
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(text)
+        if ann.startswith("int"):
+            return int(text)
+        if ann.startswith("float"):
+            return float(text)
+    except ValueError:
+        raise ConfigError(f"--set {key}={text}: expected {ann}") from None
+    return text
+
+
+def apply_overrides(cfg: TrainConfig, sets: list[str] | None) -> TrainConfig:
+    """Apply ``["key=value", ...]`` (the CLI's ``--set``) with the field's type."""
+    kw = {}
+    for s in sets or []:
+        if "=" not in s:
+            raise ConfigError(f"--set {s!r}: write key=value")
+        k, v = s.split("=", 1)
+        k = k.strip()
+        if k not in FIELDS:
+            raise ConfigError(f"--set {k}: unknown key; known keys: {', '.join(FIELDS)}")
+        kw[k] = _parse_value(k, v.strip())
+    return cfg.replace(**kw)
+
+
+def validate(cfg: TrainConfig) -> TrainConfig:
+    from nclandscape.nets.data import SOURCES
+    from nclandscape.nets.losses import LOSSES
+
+    checks = [
+        (cfg.data in SOURCES, f"data={cfg.data!r}; choose one of {', '.join(SOURCES)}"),
+        (cfg.loss in LOSSES, f"loss={cfg.loss!r}; choose one of {', '.join(LOSSES)}"),
+        (cfg.optimizer in ("sgd", "adam", "lbfgs"),
+         f"optimizer={cfg.optimizer!r}; choose sgd, adam or lbfgs"),
+        (cfg.schedule in ("step", "cosine_restarts", "constant"),
+         f"schedule={cfg.schedule!r}; choose step, cosine_restarts or constant"),
+        (cfg.batch_size >= 1, f"batch_size={cfg.batch_size}; must be >= 1"),
+        (cfg.epochs >= 1, f"epochs={cfg.epochs}; must be >= 1"),
+        (cfg.eval_every >= 1, f"eval_every={cfg.eval_every}; must be >= 1"),
+        (cfg.width >= 1, f"width={cfg.width}; must be >= 1"),
+        (cfg.feature_dim is None or cfg.feature_dim >= 1,
+         f"feature_dim={cfg.feature_dim}; must be >= 1 or None"),
+        (cfg.weight_decay >= 0, f"weight_decay={cfg.weight_decay}; must be >= 0"),
+        (cfg.restart_epochs >= 1 and cfg.restart_mult >= 1,
+         "restart_epochs and restart_mult must be >= 1"),
+    ]
+    for ok, msg in checks:
+        if not ok:
+            raise ConfigError(msg)
+    return cfg
+
+
+def load_config_file(path, *, tiny: bool = False) -> tuple[TrainConfig, dict[str, TrainConfig]]:
+    """Run a config file; returns ``(base, {run_name: config})`` (one run named '' if no variants)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {str(p)!r} not found; pass a file such as "
+                          "experiments/resnet/losses.py")
+    spec = importlib.util.spec_from_file_location(f"_nclandscape_cfg_{p.stem}", p)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    try:
+        spec.loader.exec_module(mod)
+    finally:
+        sys.modules.pop(spec.name, None)
+    if not hasattr(mod, "get_config"):
+        raise ConfigError(f"config file {str(p)!r} defines no get_config(tiny=False)")
+    base = _as_config(mod.get_config(tiny=tiny))
+    runs = {}
+    if hasattr(mod, "variants"):
+        for name, over in mod.variants(tiny=tiny).items():
+            runs[name] = from_dict({**base.to_dict(), **over})
+    else:
+        runs[""] = base
+    return base, runs
+
+
+def _as_config(obj) -> TrainConfig:
+    if isinstance(obj, TrainConfig):
+        return obj
+    if isinstance(obj, dict):
+        return from_dict(obj)
+    raise ConfigError(f"get_config() returned {type(obj).__name__}; return a dict or TrainConfig")
+
+
+def dumps(cfg: TrainConfig) -> str:
+    return json.dumps({"kind": "resnet_train", **cfg.to_dict()}, indent=2, sort_keys=True)
+
+
+# The tiny variant every experiment config shares: generated 8x8 data, 4 classes, width 4.
+# Runs in seconds on a CPU; CI runs it. Configs add their own comparison on top.
+TINY = dict(data="tiny", num_classes=4, tiny_train_per_class=16, tiny_test_per_class=8,
+            image_size=8, width=4, batch_size=16, epochs=4, lr_decay_epochs=3,
+            restart_epochs=2, eval_batch_size=64, progress=False)

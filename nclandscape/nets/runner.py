@@ -1,0 +1,344 @@
+"""The shared runner: ``train(cfg, out_dir)`` trains a ResNet and logs NC metrics as JSON lines.
+
+State is explicit (:class:`TrainState`), the step is one jitted function
+``step(state, x_all, y_all, idx, hparams) -> (state, loss)`` that gathers its batch from the
+device-resident uint8 data, augments it (random crop + flip) and updates. Randomness is a pure
+function of ``(seed, epoch, step)``: the data order of epoch ``e`` is
+``numpy.random.default_rng([seed, e]).permutation(N)`` and the augmentation key of global step
+``t`` is ``fold_in(key(seed + 1), t)``. A run killed at any point and restarted on the same
+``out_dir`` therefore continues bit for bit (checkpoints every epoch and every
+``checkpoint_every_steps`` steps; ``metrics.jsonl`` is cut back to the checkpoint's record count).
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from nclandscape.errors import ConfigError
+from nclandscape.metrics import nc_metrics, sorted_cosine_margins
+from nclandscape.nets import checkpoint
+from nclandscape.nets.config import COSMETIC, TrainConfig, dumps, validate
+from nclandscape.nets.data import Dataset, load_dataset, preprocess
+from nclandscape.nets.losses import objective, per_sample_loss
+from nclandscape.nets.resnet import ResNet, ResNet18, classifier_weights
+
+# Test hook: SIGKILL this process right after global step n (after that step's checkpoint, if any).
+KILL_ENV = "NCLANDSCAPE_KILL_AFTER_STEP"
+MARGIN_QUANTILES = tuple(np.linspace(0.0, 1.0, 21).round(2).tolist())
+
+
+class TrainState(NamedTuple):
+    params: Any
+    batch_stats: Any
+    opt_state: Any
+    step: jax.Array      # global step, int32
+    loss_sum: jax.Array  # sum of minibatch data losses in the current epoch, float32
+
+
+# --------------------------------------------------------------------------- factories
+def make_model(cfg: TrainConfig, num_classes: int) -> ResNet:
+    return ResNet18(num_classes=num_classes, width=cfg.width, feature_dim=cfg.feature_dim,
+                    classifier_bias=cfg.classifier_bias, fixed_etf=cfg.fixed_etf,
+                    etf_seed=cfg.seed, dtype=jnp.bfloat16 if cfg.bf16 else jnp.float32)
+
+
+def cosine_warm_restarts(peak: float, period: int, mult: int = 1) -> Callable:
+    """SGDR (Loshchilov & Hutter): ``peak/2 (1 + cos(pi t/T_i))``, periods ``T_0 mult^i``."""
+
+    def schedule(count):
+        c = jnp.asarray(count, jnp.float32)
+        if mult == 1:
+            t, T = jnp.mod(c, period), jnp.float32(period)
+        else:
+            i = jnp.floor(jnp.log1p(c * (mult - 1) / period) / np.log(mult))
+            start = lambda i: period * (mult**i - 1) / (mult - 1)
+            i = jnp.where(start(i + 1) <= c, i + 1, jnp.where(start(i) > c, i - 1, i))
+            t, T = c - start(i), period * mult**i
+        return 0.5 * peak * (1.0 + jnp.cos(jnp.pi * t / T))
+
+    return schedule
+
+
+def make_schedule(cfg: TrainConfig, steps_per_epoch: int) -> Callable:
+    if cfg.schedule == "constant":
+        return lambda count: jnp.float32(cfg.lr)
+    if cfg.schedule == "step":
+        every = cfg.lr_decay_epochs * steps_per_epoch
+        return lambda count: jnp.float32(cfg.lr) * jnp.float32(cfg.lr_decay) ** (
+            jnp.asarray(count) // every).astype(jnp.float32)
+    return cosine_warm_restarts(cfg.lr, cfg.restart_epochs * steps_per_epoch, cfg.restart_mult)
+
+
+def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> optax.GradientTransformation:
+    """SGD / Adam (schedule injected, so the learning rate is state) or L-BFGS with zoom search.
+
+    Weight decay is *not* here: it is in the loss (:func:`nclandscape.nets.losses.objective`).
+    """
+    sched = make_schedule(cfg, steps_per_epoch)
+    if cfg.optimizer == "sgd":
+        return optax.inject_hyperparams(optax.sgd)(learning_rate=sched, momentum=cfg.momentum)
+    if cfg.optimizer == "adam":
+        return optax.inject_hyperparams(optax.adam)(learning_rate=sched)
+    if cfg.optimizer == "lbfgs":
+        ls = optax.scale_by_zoom_linesearch(max_linesearch_steps=cfg.lbfgs_linesearch_steps)
+        return optax.lbfgs(learning_rate=None, memory_size=cfg.lbfgs_memory, linesearch=ls)
+    raise ConfigError(f"optimizer={cfg.optimizer!r}; choose sgd, adam or lbfgs")
+
+
+def hparams_of(cfg: TrainConfig) -> dict:
+    """Loss hyper-parameters as float32 arrays (inputs of the compiled step, not constants)."""
+    return {k: jnp.asarray(getattr(cfg, k), jnp.float32) for k in ("weight_decay", "alpha", "M")}
+
+
+def make_init(cfg: TrainConfig, model: ResNet, tx, image_shape) -> Callable[[], TrainState]:
+    """``init() -> TrainState`` at step 0 from ``cfg.seed`` (jitted once)."""
+    x = jnp.zeros((1, *image_shape), jnp.float32)
+
+    def init(key):
+        v = model.init(key, x, train=False)
+        return TrainState(v["params"], v["batch_stats"], tx.init(v["params"]),
+                          jnp.zeros((), jnp.int32), jnp.zeros((), jnp.float32))
+
+    jitted = jax.jit(init)
+
+    def run():
+        # Non-partitionable threefry compiles ~4x faster on CPU (seconds per run) and is the
+        # same deterministic function of the seed on every backend.
+        with jax.threefry_partitionable(False):
+            return jitted(jax.random.key(cfg.seed))
+
+    return run
+
+
+def make_loss_fn(cfg: TrainConfig, model: ResNet):
+    """``loss(params, batch_stats, x, y, hparams) -> (objective, (mean data loss, new stats))``."""
+    data_loss = per_sample_loss(cfg.loss)
+
+    def loss_fn(params, batch_stats, x, y, hparams):
+        (logits, _), upd = model.apply({"params": params, "batch_stats": batch_stats}, x,
+                                       train=True, mutable=["batch_stats"])
+        per = data_loss(logits, y, hparams)
+        return objective(per, params, hparams), (jnp.mean(per), upd["batch_stats"])
+
+    return loss_fn
+
+
+def make_train_step(cfg: TrainConfig, model: ResNet, tx, ds: Dataset):
+    loss_fn = make_loss_fn(cfg, model)
+    aug_key = jax.random.key(cfg.seed + 1)
+
+    def step(state: TrainState, x_all, y_all, idx, hparams):
+        key = jax.random.fold_in(aug_key, state.step)
+        x = preprocess(x_all[idx], key, mean=ds.mean, std=ds.std, augment=cfg.augment)
+        y = y_all[idx]
+        (obj, (data_loss, new_bs)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+            state.params, state.batch_stats, x, y, hparams)
+        if cfg.optimizer == "lbfgs":
+            value_fn = lambda p: loss_fn(p, state.batch_stats, x, y, hparams)[0]
+            updates, opt_state = tx.update(grads, state.opt_state, state.params, value=obj,
+                                           grad=grads, value_fn=value_fn)
+        else:
+            updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        new = TrainState(params, new_bs, opt_state, state.step + 1, state.loss_sum + data_loss)
+        return new, data_loss
+
+    return jax.jit(step, donate_argnums=0)
+
+
+def make_eval_fn(model: ResNet, ds: Dataset):
+    """``f(params, batch_stats, x_all, idx) -> (logits, features)`` in eval mode, no augmentation."""
+
+    def f(params, batch_stats, x_all, idx):
+        x = preprocess(x_all[idx], None, mean=ds.mean, std=ds.std, augment=False)
+        return model.apply({"params": params, "batch_stats": batch_stats}, x, train=False)
+
+    return jax.jit(f)
+
+
+def _nc(W, b, H, labels, num_classes):
+    Y = jax.nn.one_hot(labels, num_classes, dtype=jnp.float32).T
+    m = nc_metrics(W, H.T, b, Y)
+    margins = sorted_cosine_margins(W, H.T, Y)
+    return m, jnp.quantile(margins, jnp.asarray(MARGIN_QUANTILES, jnp.float32))
+
+
+_nc_jit = jax.jit(_nc, static_argnums=4)
+
+
+def evaluate(state: TrainState, model: ResNet, eval_fn, data, cfg: TrainConfig) -> dict:
+    """Accuracy and loss on train/test, NC metrics and cosine margins on train features."""
+    x_tr, y_tr, x_te, y_te = data
+    K = model.num_classes
+    loss = per_sample_loss(cfg.loss)
+    hp = hparams_of(cfg)
+
+    def features(x, n):
+        eb = cfg.eval_batch_size
+        outs = []
+        for i in range(0, n, eb):
+            idx = jnp.asarray(np.minimum(np.arange(i, i + eb), n - 1), jnp.int32)
+            z, h = eval_fn(state.params, state.batch_stats, x, idx)
+            outs.append((z[: n - i], h[: n - i]))
+        return (jnp.concatenate([o[0] for o in outs]), jnp.concatenate([o[1] for o in outs]))
+
+    z_tr, h_tr = features(x_tr, x_tr.shape[0])
+    z_te, _ = features(x_te, x_te.shape[0])
+    rec = {
+        "train_acc": float(jnp.mean(jnp.argmax(z_tr, -1) == y_tr)),
+        "test_acc": float(jnp.mean(jnp.argmax(z_te, -1) == y_te)),
+        "train_eval_loss": float(jnp.mean(loss(z_tr, y_tr, hp))),
+        "test_loss": float(jnp.mean(loss(z_te, y_te, hp))),
+    }
+    n = x_tr.shape[0] if cfg.metric_max_samples is None else min(cfg.metric_max_samples,
+                                                                  x_tr.shape[0])
+    W, b = classifier_weights(model, state.params)
+    m, q = _nc_jit(W, b, h_tr[:n], y_tr[:n], K)
+    rec.update({k: float(v) for k, v in m._asdict().items()})
+    rec["cos_margin_quantiles"] = [float(v) for v in q]
+    rec["feature_norm"] = float(jnp.mean(jnp.linalg.norm(h_tr[:n], axis=1)))
+    rec["classifier_norm"] = float(jnp.linalg.norm(W))
+    return rec
+
+
+# --------------------------------------------------------------------------- the runner
+_NOT_IN_PROGRAMS = dict(epochs=1, eval_every=1, eval_batch_size=1, metric_max_samples=None,
+                        checkpoint_every_steps=0, progress=False, label=None, data="tiny",
+                        data_path=None, shards="", train_per_class=None, test_per_class=None,
+                        tiny_train_per_class=1, tiny_test_per_class=1, data_seed=0,
+                        weight_decay=0.0, alpha=1.0, M=1.0, test_fraction=0.5)
+
+
+def _program_key(cfg: TrainConfig) -> TrainConfig:
+    """The config with every field that does not shape the compiled programs normalised away
+    (loss hyper-parameters are program *inputs*), so runs that differ only there share them."""
+    return cfg.replace(**_NOT_IN_PROGRAMS)
+
+
+@functools.lru_cache(maxsize=16)
+def _programs(key: TrainConfig, spe, num_classes, mean, std, image_shape):
+    """Model, optimiser, schedule and the jitted init / train-step / eval functions."""
+    ds = Dataset(None, None, None, None, tuple(range(num_classes)), mean, std)
+    model = make_model(key, num_classes)
+    tx = make_optimizer(key, spe)
+    return (model, tx, make_schedule(key, spe),
+            make_init(key, model, tx, image_shape),
+            make_train_step(key, model, tx, ds), make_eval_fn(model, ds))
+
+
+def _write_json_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _read_records(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
+
+
+def _check_config(out: Path, cfg: TrainConfig) -> None:
+    p = out / "config.json"
+    if not p.exists():
+        return
+    old = json.loads(p.read_text())
+    new = json.loads(dumps(cfg))
+    diff = sorted(k for k in set(old) | set(new)
+                  if k not in COSMETIC and old.get(k) != new.get(k))
+    if diff:
+        raise ConfigError(f"{str(out)!r} holds a run with a different config ({', '.join(diff)}"
+                          f" differ); use another --out, or delete the folder to start over")
+
+
+def train(cfg: TrainConfig, out_dir, *, log: Callable[[str], None] | None = print) -> list[dict]:
+    """Train (or resume) the run in ``out_dir``; returns all metric records of the run."""
+    from tqdm.auto import tqdm
+
+    cfg = validate(cfg)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _check_config(out, cfg)
+    _write_json_atomic(out / "config.json", dumps(cfg))
+    ds = load_dataset(cfg)
+    N, B = len(ds.y_train), cfg.batch_size
+    if N < B:
+        raise ConfigError(f"batch_size={B} is larger than the training set ({N} images); "
+                          f"set batch_size <= {N}")
+    spe = N // B  # the last partial batch of each epoch is dropped
+    model, tx, sched, init_fn, step_fn, eval_fn = _programs(
+        _program_key(cfg), spe, ds.num_classes, ds.mean, ds.std, ds.x_train.shape[1:])
+    state = init_fn()
+    hp = hparams_of(cfg)
+    data = (jnp.asarray(ds.x_train), jnp.asarray(ds.y_train, jnp.int32),
+            jnp.asarray(ds.x_test), jnp.asarray(ds.y_test, jnp.int32))
+
+    ckpt, mpath = out / "checkpoint.npz", out / "metrics.jsonl"
+    epoch, s0, n_rec = 0, 0, 0
+    if ckpt.exists():
+        state, meta = checkpoint.load(ckpt, state)
+        epoch, s0, n_rec = meta["epoch"], meta["step_in_epoch"], meta["records"]
+        if log:
+            log(f"resuming {out} at epoch {epoch} step {s0} ({n_rec} metric records)")
+    records = _read_records(mpath)[:n_rec]
+    if len(records) != n_rec:
+        raise ConfigError(f"{str(mpath)!r} has {len(records)} records, the checkpoint expects "
+                          f"{n_rec}; delete {str(out)!r} to start over")
+    _write_json_atomic(mpath, "".join(json.dumps(r) + "\n" for r in records))
+    kill_at = int(os.environ.get(KILL_ENV, "-1"))
+
+    while epoch < cfg.epochs:
+        perm = np.random.default_rng([cfg.seed, epoch]).permutation(N).astype(np.int32)
+        if s0 == 0:
+            state = state._replace(loss_sum=jnp.zeros((), jnp.float32))
+        t0 = time.perf_counter()
+        bar = tqdm(total=spe, initial=s0, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step",
+                   disable=not cfg.progress, leave=False)
+        for s in range(s0, spe):
+            state, _ = step_fn(state, data[0], data[1], jnp.asarray(perm[s * B:(s + 1) * B]), hp)
+            bar.update(1)
+            bar.set_postfix_str(f"{(s + 1 - s0) * B / (time.perf_counter() - t0):.0f} img/s",
+                                refresh=False)
+            done = s + 1 == spe
+            if not done and cfg.checkpoint_every_steps and (s + 1) % cfg.checkpoint_every_steps == 0:
+                checkpoint.save(ckpt, state, {"epoch": epoch, "step_in_epoch": s + 1,
+                                              "records": len(records)})
+            if not done and int(state.step) == kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+        jax.block_until_ready(state)
+        dt = time.perf_counter() - t0
+        bar.close()
+        epoch_loss = float(state.loss_sum) / spe
+        epoch += 1
+        if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
+            rec = {"epoch": epoch, "step": int(state.step),
+                   "lr": None if cfg.optimizer == "lbfgs" else float(sched(int(state.step) - 1)),
+                   "train_loss": epoch_loss}
+            rec.update(evaluate(state, model, eval_fn, data, cfg))
+            rec["images_per_s"] = (spe - s0) * B / dt
+            rec["wall_s"] = dt
+            records.append(rec)
+            with open(mpath, "a") as f:
+                f.write(json.dumps(rec) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            if log:
+                log(f"epoch {epoch}: loss {epoch_loss:.4f} train {rec['train_acc']:.3f} "
+                    f"test {rec['test_acc']:.3f} NC1 {rec['nc1']:.3g} NC2 {rec['nc2']:.3f} "
+                    f"NC3 {rec['nc3']:.3f} NC4 {rec['nc4']:.3f} ({rec['images_per_s']:.0f} img/s)")
+        checkpoint.save(ckpt, state, {"epoch": epoch, "step_in_epoch": 0,
+                                      "records": len(records)})
+        if int(state.step) == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+        s0 = 0
+    return records
