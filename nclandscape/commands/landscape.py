@@ -54,6 +54,8 @@ def _check(args):
     if (s < 0).any():
         raise ConfigError(f"--s {args.s!r}: s = ||h|| must be >= 0")
     theta = parse_list(args.theta, what="--theta")
+    if getattr(args, "out", None) and (s.size < 2 or theta.size < 2):
+        raise ConfigError("--out draws contours: give at least 2 values of --s and of --theta")
     return K, s, theta
 
 

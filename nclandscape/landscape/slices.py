@@ -139,7 +139,7 @@ def directions_for(kind: str, objective, params: Params, data: UFMData, hparams:
 
     ``negative-curvature``: the eigenvector of the most negative Hessian eigenvalue, and for
     ``dims = 2`` the eigenvector of the largest one (the classic saddle picture); raises
-    ConfigError when the point has no negative curvature.
+    ConfigError when the point has no negative curvature beyond rounding (1e3·eps·‖∇²f‖).
     """
     if kind not in DIRECTIONS:
         raise ConfigError(f"--directions {kind!r} is not allowed: choose one of {', '.join(DIRECTIONS)}")
@@ -158,7 +158,11 @@ def directions_for(kind: str, objective, params: Params, data: UFMData, hparams:
     elif kind == "hessian-bottom":
         cols = list(range(dims))
     else:
-        if eig.values[0] >= 0:
+        x0, _ = ravel_pytree(params)
+        # eigh and the autodiff Hessian are accurate to a small multiple of eps·‖∇²f‖: anything
+        # above −1e3·eps·‖∇²f‖ is not distinguishable from a zero (flat) direction.
+        tol = 1e3 * float(jnp.finfo(x0.dtype).eps) * float(np.max(np.abs(eig.values)))
+        if eig.values[0] >= -tol:
             raise ConfigError(
                 f"the point has no negative curvature (smallest Hessian eigenvalue {eig.values[0]:.3e}); "
                 "negative-curvature needs a strict saddle (e.g. --at saddle:0)"
