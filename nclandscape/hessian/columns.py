@@ -86,7 +86,7 @@ def sweep_columns(
     """``{"min_eig", "index", "hessian_method"}`` (scalar arrays) of one configuration.
 
     ``min_eig`` is the smallest eigenvalue of ∇²f on the real coordinates; ``index`` the number of
-    eigenvalues below ``-rtol · max|λ|`` (``rtol`` 1e-10 in float64, 1e-5 in float32, see
+    eigenvalues below ``-rtol · max|λ|`` (``rtol`` 1e-10 in float64, 1e-4 in float32, see
     :func:`~nclandscape.hessian.dense.index_threshold`); for Lanczos both come from the
     ``lanczos_steps`` Ritz values (the index is then a lower bound). ``hessian_method`` indexes
     ``HESSIAN_METHODS``. Jittable and vmappable; ``method``, ``dense_max`` and ``lanczos_steps``
