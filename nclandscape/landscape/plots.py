@@ -88,5 +88,5 @@ def save(fig, path) -> None:
 
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=130)
+    fig.savefig(path, dpi=100)
     _mpl().close(fig)

@@ -1,0 +1,41 @@
+"""The landscape experiments run end to end at their tiny size and write their files."""
+import json
+
+import numpy as np
+
+
+def test_fig2_fig8_tiny(tmp_path):
+    from experiments.landscape import fig2, fig8
+
+    for mod, name in ((fig2, "fig2"), (fig8, "fig8")):
+        out = tmp_path / name
+        png = mod.main(["--tiny", "--out", str(out)])
+        assert (out / f"{name}.png").stat().st_size > 1000 and png.endswith(f"{name}.png")
+        rows = [json.loads(line) for line in (out / "summary.jsonl").read_text().splitlines()]
+        assert len(rows) == len(mod.CONFIG["panels"])
+        z = np.load(out / "grids.npz")
+        assert z["0_loss"].shape == (5, 7)
+
+
+def test_ratio_table_tiny(tmp_path):
+    from experiments.landscape import ratio_table
+
+    rows = ratio_table.main(["--tiny", "--out", str(tmp_path)])
+    assert (tmp_path / "table.md").exists()
+    r = {(x["loss"], str(x["K"]), x["alpha"], x["M"]): x for x in rows}
+    # K → ∞, α = M = 1: s* = M, κ_r = α, κ_t = 1 (exact: f = ½(x − 1)² + ½y²).
+    x = r[("rescaled_mse", "inf", 1.0, 1.0)]
+    assert abs(x["s_star"] - 1) < 1e-12 and abs(x["kappa_r"] - 1) < 1e-12 and abs(x["kappa_t"] - 1) < 1e-12
+    x = r[("rescaled_mse", "inf", 2.0, 2.0)]  # κ_r = α, κ_t = 1, s* = M
+    assert abs(x["s_star"] - 2) < 1e-12 and abs(x["kappa_r"] - 2) < 1e-12 and abs(x["kappa_t"] - 1) < 1e-12
+
+
+def test_slices_tiny(tmp_path):
+    from experiments.landscape import slices
+
+    slices.main(["--tiny", "--out", str(tmp_path)])
+    r = json.loads((tmp_path / "slices.json").read_text())
+    for c in r["d"]:
+        if c["predicted_min_eig"] is not None:
+            assert abs(c["eigenvalue"] - c["predicted_min_eig"]) < 1e-12  # dense eigh vs THEORY.md §3
+    assert (tmp_path / "slices.png").stat().st_size > 1000
