@@ -1,7 +1,15 @@
 """The landscape experiments run end to end at their tiny size and write their files."""
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
+
+# The experiments are scripts under the repository root (not part of the installed package):
+# make them importable however pytest is started.
+ROOT = str(Path(__file__).resolve().parents[1])
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
 
 
 def test_fig2_fig8_tiny(tmp_path):
