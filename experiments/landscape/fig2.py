@@ -1,7 +1,7 @@
 """Fig. 2 of the MSE paper: vanilla vs rescaled MSE polar landscapes with gradient fields.
 
 Command:   .venv/bin/python -m experiments.landscape.fig2        (tiny CI variant: --tiny --out DIR)
-Run time:  ~10 s on 2 CPU cores (float64; 4 panels of 61 x 91 points, gradient by autodiff).
+Run time:  ~5 s on 2 CPU cores (float64; 4 panels of 61 x 91 points, gradient by autodiff).
 Output:    experiments/landscape/results/fig2/{config.json, grids.npz, summary.jsonl, fig2.png}
 Expected:  every panel has its minimum on θ = 0 (the feature aligned with its classifier w^k) at
            s* = αM/(α + 1/(K−1)) (K = 10) or s* = M (K → ∞); rescaling by M only dilates the

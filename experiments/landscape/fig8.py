@@ -1,7 +1,7 @@
 """App. C (Fig. 8) of the MSE paper: polar landscapes for several (α, M) and for cross-entropy.
 
 Command:   .venv/bin/python -m experiments.landscape.fig8        (tiny CI variant: --tiny --out DIR)
-Run time:  ~15 s on 2 CPU cores (float64; 12 panels of 61 x 91 points).
+Run time:  ~6 s on 2 CPU cores (float64; 12 panels of 61 x 91 points).
 Output:    experiments/landscape/results/fig8/{config.json, grids.npz, summary.jsonl, fig8.png}
 Expected:  rows 1-3, K = 10, α ∈ {1, 2, 4} down, M ∈ {1, 2, 4} across, s ∈ [0, 2M]: minimum at θ = 0,
            s* = αM/(α + 1/9); along a row the pictures are identical up to the axis scale (M only

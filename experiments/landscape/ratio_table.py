@@ -1,7 +1,7 @@
 """Angular vs radial gradient of the feature near its solution, as α and M grow (MSE paper §3.3).
 
 Command:   .venv/bin/python -m experiments.landscape.ratio_table   (tiny CI variant: --tiny --out DIR)
-Run time:  ~10 s on 2 CPU cores (float64).
+Run time:  ~15 s CPU on 2 cores (float64; up to ~40 s wall on a busy machine).
 Output:    experiments/landscape/results/ratio_table/{config.json, table.jsonl, table.md}
 
 For each (loss, K, α, M, λ_H), with W a unit simplex ETF and b = 0 (THEORY.md §7), everything from the

@@ -1,7 +1,8 @@
 """Slices of the full UFM objective around solutions and through strict saddles.
 
 Command:   .venv/bin/python -m experiments.landscape.slices       (tiny CI variant: --tiny --out DIR)
-Run time:  ~30 s on 2 CPU cores (float64; dense Hessians of 50-70 parameters, one L-BFGS solve).
+Run time:  ~10 s CPU on 2 cores, up to ~35 s wall on a busy machine (float64; dense Hessians of
+           50-70 parameters, one L-BFGS solve).
 Output:    experiments/landscape/results/slices/{config.json, slices.json, slices.png}
 Problem:   K = 4, n = 2, d = 5, λ_W = λ_H = 1e-2 (λ_b = 1e-2 with bias; saddles: no bias).
 Expected:  (a) random filter-normalised 1-D slices at the MSE and CE global minima never go below f*;
