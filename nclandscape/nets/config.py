@@ -53,6 +53,7 @@ class TrainConfig:
     restart_epochs: int = 10           # cosine_restarts: first period T_0 (epochs)
     restart_mult: int = 1              # cosine_restarts: period multiplier T_mult
     lbfgs_memory: int = 10
+    lbfgs_linesearch: str = "zoom"     # zoom (strong Wolfe) | backtracking (Armijo)
     lbfgs_linesearch_steps: int = 20
     batch_size: int = 128
     epochs: int = 200
@@ -73,8 +74,9 @@ class TrainConfig:
 
 
 FIELDS = {f.name: f for f in fields(TrainConfig)}
-# Fields that do not change the trained numbers (a resumed run may change them).
-COSMETIC = ("progress", "label", "checkpoint_every_steps")
+# Fields a resumed run may change: they do not change the numbers of the epochs already run
+# (``epochs`` extends or shortens a run; no schedule depends on the total).
+COSMETIC = ("progress", "label", "checkpoint_every_steps", "epochs")
 
 
 def from_dict(d: dict[str, Any]) -> TrainConfig:
@@ -130,6 +132,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
          f"optimizer={cfg.optimizer!r}; choose sgd, adam or lbfgs"),
         (cfg.schedule in ("step", "cosine_restarts", "constant"),
          f"schedule={cfg.schedule!r}; choose step, cosine_restarts or constant"),
+        (cfg.lbfgs_linesearch in ("zoom", "backtracking"),
+         f"lbfgs_linesearch={cfg.lbfgs_linesearch!r}; choose zoom or backtracking"),
         (cfg.batch_size >= 1, f"batch_size={cfg.batch_size}; must be >= 1"),
         (cfg.epochs >= 1, f"epochs={cfg.epochs}; must be >= 1"),
         (cfg.eval_every >= 1, f"eval_every={cfg.eval_every}; must be >= 1"),

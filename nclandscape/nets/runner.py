@@ -90,7 +90,11 @@ def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> optax.GradientTran
     if cfg.optimizer == "adam":
         return optax.inject_hyperparams(optax.adam)(learning_rate=sched)
     if cfg.optimizer == "lbfgs":
-        ls = optax.scale_by_zoom_linesearch(max_linesearch_steps=cfg.lbfgs_linesearch_steps)
+        if cfg.lbfgs_linesearch == "zoom":  # strong Wolfe conditions (optax's default)
+            ls = optax.scale_by_zoom_linesearch(max_linesearch_steps=cfg.lbfgs_linesearch_steps)
+        else:  # Armijo backtracking: values only inside the search, cheaper to compile and run
+            ls = optax.scale_by_backtracking_linesearch(
+                max_backtracking_steps=cfg.lbfgs_linesearch_steps)
         return optax.lbfgs(learning_rate=None, memory_size=cfg.lbfgs_memory, linesearch=ls)
     raise ConfigError(f"optimizer={cfg.optimizer!r}; choose sgd, adam or lbfgs")
 
