@@ -21,6 +21,12 @@ from nclandscape.objectives import objective_for
 from nclandscape.theory import mse_global_minimizer, nobias_critical_point
 from nclandscape.ufm import Params, Problem, make_data, make_hparams
 
+# Compiled once per (objective, shapes, method) and shared by the tests: hyper-parameters and data
+# are arguments, not closure constants, so the same program serves every case of a shape.
+_dense_jit = jax.jit(dense_spectrum, static_argnums=0)
+_struct_jit = jax.jit(structured_spectrum, static_argnums=0)
+_cols_jit = jax.jit(sweep_columns, static_argnums=0, static_argnames=("method", "dense_max", "lanczos_steps"))
+
 # Eigenvalues here are O(1e-3 … 1); float64 eigh of a P <= 100 symmetric matrix is accurate to
 # ~1e-15 · ‖A‖, so 1e-9 (the bar) leaves six orders of margin.
 TOL = 1e-9
@@ -40,7 +46,7 @@ def _collapsed_point(K, sizes, d, seed, bias=True):
 
 
 def _dense_values(obj, p, data, hp):
-    s = jax.jit(lambda p: dense_spectrum(obj, p, data, hp))(p)
+    s = _dense_jit(obj, p, data, hp)
     return np.asarray(s.values)[np.asarray(s.valid)]
 
 
@@ -73,7 +79,7 @@ def test_predicted_saddle_min_eig_equals_dense(K, n, d, lw, lh, S):
     assert ev.size == K * d + d * K * n  # b is not a coordinate of the no-bias problem
     assert abs(ev[0] - cp.predicted_min_eig) < TOL
     # the structured route agrees too
-    cols = jax.jit(lambda p: sweep_columns(objective_for("mse"), p, data, hp, method="structured"))(_params(cp.W, cp.H, cp.b))
+    cols = _cols_jit(objective_for("mse"), _params(cp.W, cp.H, cp.b), data, hp, method="structured")
     assert abs(float(cols["min_eig"]) - cp.predicted_min_eig) < TOL
 
 
@@ -90,7 +96,7 @@ def test_structured_equals_dense(loss, bias, sizes):
     obj = objective_for(loss)
     p = _collapsed_point(K, sizes or [n] * K, d, 3, bias)
     dv = _dense_values(obj, p, data, hp)
-    s = jax.jit(lambda p: structured_spectrum(obj, p, data, hp))(p)
+    s = _struct_jit(obj, p, data, hp)
     sv = expand(s.values, s.multiplicities)
     assert sv.shape == dv.shape == (K * d + d * pr.N + K * bias,)
     np.testing.assert_allclose(sv, dv, atol=TOL, rtol=0)
@@ -104,7 +110,7 @@ def test_structured_equals_dense_at_global_minimum():
     obj = objective_for("mse")
     p = _params(W, H, b)
     dv = _dense_values(obj, p, data, hp)
-    s = jax.jit(lambda p: structured_spectrum(obj, p, data, hp))(p)
+    s = _struct_jit(obj, p, data, hp)
     np.testing.assert_allclose(expand(s.values, s.multiplicities), dv, atol=TOL, rtol=0)
     assert dv[0] > -TOL  # a minimum: no negative eigenvalue
 
@@ -135,10 +141,7 @@ def test_padding_creates_no_spurious_eigenvalues(method):
         data = make_data(K, n, d, bias=bias)
         datap = make_data(K, n, d, bias=bias, pad_to=pad)
         pp = _pad_params(p, *pad, [n] * K)
-        if method == "structured" and not bias and False:
-            pass
-        f = jax.jit(lambda p, data: sweep_columns(obj, p, data, hp, method=method))
-        a, b = f(p, data), f(pp, datap)
+        a, b = _cols_jit(obj, p, data, hp, method=method), _cols_jit(obj, pp, datap, hp, method=method)
         ref = _dense_values(obj, p, data, hp)
         if method == "structured" and float(jnp.max(jnp.abs(p.H - p.H[:, ::n].repeat(n, axis=1)))) > 0:
             ref = None  # structured at a non-collapsed point is the spectrum of its projection
@@ -151,7 +154,7 @@ def test_padding_creates_no_spurious_eigenvalues(method):
             assert int(a["index"]) == int(np.sum(ref < -1e-10 * big))
     # the zero-regime origin is a strict minimum: min_eig > 0 survives padding
     data = make_data(K, n, d, pad_to=pad)
-    out = sweep_columns(obj, _pad_params(cases[1][2], *pad, [n] * K), data, cases[1][1], method=method)
+    out = _cols_jit(obj, _pad_params(cases[1][2], *pad, [n] * K), data, cases[1][1], method=method)
     assert float(out["min_eig"]) > 0.1
 
 
@@ -161,10 +164,10 @@ def test_auto_method_choice_and_codes():
     data, hp = pr.data(), pr.hparams()
     p = _collapsed_point(3, [2, 2, 2], 3, 0)
     q = p._replace(H=p.H.at[0, 0].add(0.1))
-    f = jax.jit(lambda p: sweep_columns(obj, p, data, hp))
+    f = lambda p: _cols_jit(obj, p, data, hp)
     assert HESSIAN_METHODS[int(f(p)["hessian_method"])] == "structured"
     assert HESSIAN_METHODS[int(f(q)["hessian_method"])] == "dense"
-    g = jax.jit(lambda p: sweep_columns(obj, p, data, hp, dense_max=10, lanczos_steps=48))
+    g = lambda p: _cols_jit(obj, p, data, hp, dense_max=10, lanczos_steps=48)
     assert HESSIAN_METHODS[int(g(q)["hessian_method"])] == "lanczos"
     # Lanczos at full depth (48 > P = 33) is exact
     assert abs(float(g(q)["min_eig"]) - _dense_values(obj, q, data, hp)[0]) < TOL
@@ -193,8 +196,9 @@ def test_sweep_columns_vmaps_and_compiles_once():
     assert len(traces) == 1  # one trace for both calls
     assert out2["min_eig"].shape == (4,)
     np.testing.assert_array_equal(np.asarray(out["hessian_method"]), [0, 1, 0, 1])
-    for i in range(4):
-        ref = one(lws[i], int(seeds[i]))
+    one_jit = jax.jit(one)
+    ref_all = [one_jit(lws[i], seeds[i]) for i in range(4)]
+    for i, ref in enumerate(ref_all):
         assert abs(float(ref["min_eig"]) - float(out["min_eig"][i])) < TOL
         assert int(ref["index"]) == int(out["index"][i])
 
@@ -204,11 +208,11 @@ def test_float32_stays_float32():
     pr = Problem(K=3, n=2, d=3, loss="ce")
     data, hp = pr.data(dtype=jnp.float32), pr.hparams(dtype=jnp.float32)
     p = jax.tree_util.tree_map(lambda a: a.astype(jnp.float32), _collapsed_point(3, [2, 2, 2], 3, 1))
-    for m in ("auto", "dense", "structured", "lanczos"):
-        out = jax.jit(lambda p: sweep_columns(obj, p, data, hp, method=m))(p)
+    for m in ("auto", "lanczos"):
+        out = _cols_jit(obj, p, data, hp, method=m)
         assert out["min_eig"].dtype == jnp.float32
-    s = jax.jit(lambda p: dense_spectrum(obj, p, data, hp))(p)
+    s = _dense_jit(obj, p, data, hp)
     assert s.values.dtype == jnp.float32
-    s64 = dense_spectrum(obj, jax.tree_util.tree_map(lambda a: a.astype(jnp.float64), p), pr.data(), pr.hparams())
+    s64 = _dense_jit(obj, jax.tree_util.tree_map(lambda a: a.astype(jnp.float64), p), pr.data(), pr.hparams())
     # float32 eigenvalues of a O(1) matrix: rounding ~1e-7 · ‖A‖ · √P
     np.testing.assert_allclose(np.asarray(s.values)[np.asarray(s.valid)], np.asarray(s64.values)[np.asarray(s64.valid)], atol=1e-5)
