@@ -184,7 +184,7 @@ def test_polar_loss_grads_check():
     # Autodiff of the polar loss matches finite differences (float64; check_grads' default tolerances).
     hp = make_hparams(0.0, 0.1, 0.0, 2.0, 3.0)
     for loss in ("rescaled_mse", "ce"):
-        f = lambda s, t: polar_loss(s, t, etf_plane(6), hp, loss=loss)
+        f = jax.jit(lambda s, t: polar_loss(s, t, etf_plane(6), hp, loss=loss))
         check_grads(f, (1.3, 0.4), order=2, modes=["rev"])
 
 
@@ -228,7 +228,8 @@ def test_compiles_once_over_hyperparameters():
 def test_float32_stays_float32():
     plane = etf_plane(4, dtype=jnp.float32)
     hp = make_hparams(0.0, 0.0, 0.0, 2.0, 2.0, dtype=jnp.float32)
-    g = polar_landscape(jnp.asarray(S, jnp.float32), jnp.asarray(THETA, jnp.float32), plane, hp, loss="rescaled_mse")
+    g = jax.jit(lambda s, t, p, h: polar_landscape(s, t, p, h, loss="rescaled_mse"))(
+        jnp.asarray(S, jnp.float32), jnp.asarray(THETA, jnp.float32), plane, hp)
     assert g.loss.dtype == g.grad_s.dtype == g.grad_theta.dtype == jnp.float32
     # float32 rounding: ~1e-7 relative on values ≤ ~80.
     np.testing.assert_allclose(np.asarray(g.loss), mse_closed(4, S, THETA, 2.0, 2.0), rtol=1e-5, atol=1e-5)

@@ -71,6 +71,14 @@ def _gd_steps(x0, plane, hp, lr, tol, max_steps, loss):
     return jax.lax.while_loop(cond, body, (x0, jnp.asarray(0)))[1]
 
 
+_vg = jax.jit(polar_value_and_grad, static_argnames=("loss",))
+
+
+@partial(jax.jit, static_argnums=(3,))
+def _hessian(x, plane, hp, loss):
+    return jax.hessian(lambda x: feature_loss(x, plane, hp, loss=loss))(x)
+
+
 def measure(row: dict, cfg: dict) -> dict:
     K = math.inf if str(row["K"]) == "inf" else int(row["K"])
     plane = plane_for(K)
@@ -78,10 +86,10 @@ def measure(row: dict, cfg: dict) -> dict:
     loss = row["loss"]
     s_star = float(polar_minimizer_on_ray(plane, hp, loss=loss))
     r = cfg["probe_rel"]
-    _, gs, _ = polar_value_and_grad(jnp.asarray((1 + r) * s_star), jnp.asarray(0.0), plane, hp, loss=loss)
-    _, _, gt = polar_value_and_grad(jnp.asarray(s_star), jnp.asarray(r), plane, hp, loss=loss)
+    _, gs, _ = _vg(jnp.asarray((1 + r) * s_star), jnp.asarray(0.0), plane, hp, loss=loss)
+    _, _, gt = _vg(jnp.asarray(s_star), jnp.asarray(r), plane, hp, loss=loss)
     gs, gt = abs(float(gs)), abs(float(gt))
-    Hx = jax.hessian(lambda x: feature_loss(x, plane, hp, loss=loss))(jnp.asarray([s_star, 0.0]))
+    Hx = _hessian(jnp.asarray([s_star, 0.0]), plane, hp, loss)
 
     x0 = s_star * jnp.asarray([math.cos(cfg["gd_theta0"]), math.sin(cfg["gd_theta0"])])
     steps = _gd_steps(x0, plane, hp, jnp.asarray(cfg["gd_lr"]), jnp.asarray(cfg["gd_tol"]), cfg["gd_max_steps"], loss)

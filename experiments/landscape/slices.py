@@ -39,8 +39,9 @@ CONFIG = {
     "seeds": [0, 1, 2],
     "saddles": [[], [0], [0, 1], [0, 1, 2], [0, 1, 2, 3]],
     "rescaled": {"alpha": 2.0, "M": 2.0},
+    "solve_steps": 3000,
 }
-TINY = {**CONFIG, "points_1d": 5, "points_2d": 3, "seeds": [0], "saddles": [[0], [0, 1, 2, 3]]}
+TINY = {**CONFIG, "points_1d": 5, "points_2d": 3, "seeds": [0], "saddles": [[0], [0, 1, 2, 3]], "solve_steps": 20}
 
 
 def _ctx(**kw):
@@ -48,15 +49,18 @@ def _ctx(**kw):
     return p, p.data(), p.hparams(), objective_for(p.loss)
 
 
+_slice_1d = jax.jit(slice_1d, static_argnums=(0,))  # one compile per objective and shape
+_slice_2d = jax.jit(slice_2d, static_argnums=(0,))
+
+
 def _line(p, data, hp, obj, x0, d, span, num):
     t = jnp.linspace(-span, span, num)
-    return np.asarray(t).tolist(), np.asarray(jax.jit(lambda x, d, t: slice_1d(obj, x, data, hp, d, t))(x0, d, t)).tolist()
+    return np.asarray(t).tolist(), np.asarray(_slice_1d(obj, x0, data, hp, d, t)).tolist()
 
 
 def _plane(p, data, hp, obj, x0, d1, d2, span, num):
     t = jnp.linspace(-span, span, num)
-    v = jax.jit(lambda x, a, b, t: slice_2d(obj, x, data, hp, a, b, t, t))(x0, d1, d2, t)
-    return np.asarray(t).tolist(), np.asarray(v).tolist()
+    return np.asarray(t).tolist(), np.asarray(_slice_2d(obj, x0, data, hp, d1, d2, t, t)).tolist()
 
 
 def run(cfg: dict, out_dir: str) -> str:
@@ -103,7 +107,7 @@ def run(cfg: dict, out_dir: str) -> str:
     res["e"] = {"t": t, "loss_values": V, "eigenvalues": dinfo["eigenvalues"], "f_critical": info["f_critical"]}
     # (f) rescaled MSE solved by L-BFGS, 2-D random
     p, data, hp, obj = _ctx(loss="rescaled_mse", **cfg["rescaled"])
-    x0, info = point_for(p, "solve", steps=3000)
+    x0, info = point_for(p, "solve", steps=cfg["solve_steps"])
     (d1, d2), _ = directions_for("random", obj, x0, data, hp, dims=2, key=jax.random.PRNGKey(7))
     t, V = _plane(p, data, hp, obj, x0, d1, d2, cfg["span_random"], n2)
     res["f"] = {"t": t, "loss_values": V, "f0": float(obj(x0, data, hp)), **{k: info[k] for k in ("solve_status", "solve_steps", "grad_norm")}}

@@ -28,6 +28,7 @@ one compiled program serves every value (``λ_W`` and ``λ_b`` are not used here
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -172,10 +173,14 @@ def polar_landscape(s, theta, plane: Plane, hparams: HParams, *, loss: str, batc
     return PolarGrid(f, gs, gt)
 
 
-def polar_minimizer_on_ray(plane: Plane, hparams: HParams, *, loss: str, theta=0.0, s_max=None, iters: int = 200):
-    """The minimiser ``s*`` of ``f(·, θ)`` along one ray (``θ = 0``: the direction of ``w^k``),
-    by safeguarded Newton on ``∂f/∂s`` with autodiff; MSE-type losses are quadratic in ``s``
-    (one step is exact), CE with ``λ_H > 0`` is strictly convex in ``s`` along the ray."""
+@partial(jax.jit, static_argnames=("loss", "iters"))
+def polar_minimizer_on_ray(plane: Plane, hparams: HParams, *, loss: str, theta=0.0, iters: int = 200):
+    """The minimiser ``s*`` of ``f(·, θ)`` along one ray (``θ = 0``: the direction of ``w^k``), jitted.
+
+    Safeguarded Newton on ``∂f/∂s`` by autodiff, from ``s = 1``: MSE-type losses are quadratic in
+    ``s`` (one step is exact); CE is convex in ``s`` along a ray, strictly with ``λ_H > 0``. Without
+    weight decay CE has no finite minimiser and the iterate just grows (``iters`` bounds it).
+    """
     check_loss(loss)
     theta = jnp.asarray(theta, plane.A.dtype)
     d1 = jax.grad(lambda s: polar_loss(s, theta, plane, hparams, loss=loss))
@@ -187,7 +192,4 @@ def polar_minimizer_on_ray(plane: Plane, hparams: HParams, *, loss: str, theta=0
         step = jnp.where(h > 0, g / h, -jnp.sign(g))
         return jnp.maximum(s - step, 0.0)
 
-    s = jax.lax.fori_loop(0, iters, body, s0)
-    if s_max is not None:
-        s = jnp.minimum(s, s_max)
-    return s
+    return jax.lax.fori_loop(0, iters, body, s0)

@@ -16,6 +16,7 @@ Every function works on one problem and is jittable; the grid is vmapped.
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -70,15 +71,21 @@ def active_mask(params: Params, data: UFMData) -> np.ndarray:
     return np.asarray(flat) != 0
 
 
-def dense_hessian(objective, params: Params, data: UFMData, hparams: HParams):
-    """Dense Hessian ``(P, P)`` of ``f`` at ``params`` over the flattened parameters."""
+@partial(jax.jit, static_argnums=(0,))
+def _dense_hessian(objective, params: Params, data: UFMData, hparams: HParams):
     x0, unravel = ravel_pytree(params)
+    return jax.hessian(lambda x: objective(unravel(x), data, hparams))(x0)
+
+
+def dense_hessian(objective, params: Params, data: UFMData, hparams: HParams):
+    """Dense Hessian ``(P, P)`` of ``f`` at ``params`` over the flattened parameters (jitted once
+    per objective and shape)."""
+    x0, _ = ravel_pytree(params)
     if x0.size > MAX_DENSE_PARAMS:
         raise ConfigError(
             f"{x0.size} parameters: the dense Hessian is limited to {MAX_DENSE_PARAMS} (give a smaller K, n or d)"
         )
-    f = lambda x: objective(unravel(x), data, hparams)
-    return jax.jit(jax.hessian(f))(x0)
+    return _dense_hessian(objective, params, data, hparams)
 
 
 def hessian_eig(objective, params: Params, data: UFMData, hparams: HParams) -> HessianEig:
