@@ -75,3 +75,47 @@ def test_slice_global_1d(capsys):
     o = json.loads(out)
     assert rc == 0 and len(o["t"]) == len(o["loss"]) == 7
     assert abs(o["f0"] - o["f_star"]) < 1e-13 and min(o["loss"]) >= o["f_star"] - 1e-13
+
+
+def _console_blocks(path):
+    """(argv, expected output) of every ``$ nclandscape ...`` line in the console blocks of a doc."""
+    import shlex
+
+    cmds, cur, inside = [], None, False
+    for line in open(path, encoding="utf-8").read().splitlines():
+        if line.startswith("```"):
+            inside = line.strip() == "```console"
+            cur = None
+            continue
+        if not inside:
+            continue
+        if line.startswith("$ nclandscape "):
+            cur = (shlex.split(line[2:])[1:], [])
+            cmds.append(cur)
+        elif cur is not None:
+            cur[1].append(line)
+    return cmds
+
+
+_NUM = r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?"
+
+
+def test_docs_console_output_is_real(capsys, tmp_path, monkeypatch):
+    # docs/landscape.md shows real output: rerun every command and compare text exactly and every
+    # number to 1e-9 relative (+1e-12 absolute for rounding-level values such as a -1.5e-16 eigenvalue).
+    import os
+    import re
+
+    doc = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "landscape.md")
+    blocks = _console_blocks(doc)
+    assert len(blocks) >= 6
+    monkeypatch.chdir(tmp_path)
+    for argv, expected in blocks:
+        rc, out, _ = run(capsys, argv)
+        assert rc == 0, argv
+        got = out.rstrip("\n").splitlines()
+        assert len(got) == len(expected), (argv, got)
+        for g, e in zip(got, expected):
+            assert re.sub(_NUM, "#", g) == re.sub(_NUM, "#", e), (g, e)
+            for a, b in zip(re.findall(_NUM, g), re.findall(_NUM, e)):
+                assert abs(float(a) - float(b)) <= 1e-9 * abs(float(b)) + 1e-12, (g, e)
