@@ -1,7 +1,8 @@
 """Run the benchmark: every seed of one optimiser at once (``vmap``), recorded every few steps.
 
 For each optimiser the seeds' states are batched with ``vmap`` and advanced by a compiled
-``lax.scan`` of ``record_every`` steps (a *chunk*); after each chunk the full objective, gradient
+``lax.fori_loop`` of ``record_every`` steps (a *chunk*; the length is an array, so one compiled
+program serves the last, shorter chunk too); after each chunk the full objective, gradient
 norm and NC metrics of every seed are evaluated by a second compiled function.
 
 Same numbers as ``solve``: a seed starts at ``init_params(PRNGKey(seed), data, scale=scale)`` and
@@ -21,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -65,52 +67,99 @@ def seed_keys(seeds: int):
     return jnp.stack([jax.random.PRNGKey(s) for s in range(seeds)])
 
 
+class Spec(NamedTuple):
+    """The static part of one optimiser run (hashable): what selects a compiled program. Everything
+    else (data, λ's, learning rate, tol) is an array argument, so problems of one shape share it."""
+
+    solve_name: str  # the nclandscape.solve optimiser name of the step
+    loss: str
+    minibatch: bool
+    batch_size: int
+    momentum: float
+    lbfgs_history: int
+
+
+def spec_of(config: BenchConfig, name: str) -> Spec:
+    return Spec(config.solve_name(name), config.loss, config.minibatch(name), int(config.batch_size or config.N),
+                float(config.momentum), int(config.lbfgs_history))
+
+
 class Runner(NamedTuple):
-    """Pure functions of one optimiser for ONE seed; ``run_optimizer`` vmaps and jits them."""
+    """Pure functions of one optimiser for ONE seed; the module-level jitted functions vmap them."""
 
     init: object  # (params0, data, hparams, lr) -> SolveState
-    chunk: object  # (state, key, data, hparams, tol, length) -> SolveState (length static)
+    chunk: object  # (state, key, data, hparams, tol, length) -> SolveState
     active: object  # (state, tol) -> bool: solve's continuation rule
 
 
-def make_runner(config: BenchConfig, name: str) -> Runner:
+def make_runner(spec: Spec) -> Runner:
     from nclandscape.objectives import objective_for
 
-    problem = config.problem()
-    objective = objective_for(problem.loss)
-    solve_name = config.solve_name(name)
-    opt = make_optimizer(solve_name, momentum=config.momentum, memory_size=config.lbfgs_history)
-    minibatch = config.minibatch(name)
+    objective = objective_for(spec.loss)
+    opt = make_optimizer(spec.solve_name, momentum=spec.momentum, memory_size=spec.lbfgs_history)
 
     def init(params0, data, hparams, lr):
         p0 = mask_params(params0, data)
         v0, g0 = jax.value_and_grad(objective)(p0, data, hparams)
-        return SolveState(p0, init_opt_state(opt, solve_name, p0, lr), jnp.asarray(0), v0, g0, tree_norm(g0))
+        return SolveState(p0, init_opt_state(opt, spec.solve_name, p0, lr), jnp.asarray(0), v0, g0, tree_norm(g0))
 
     def active(s, tol):
         # solve's while-loop condition (its step < max_steps part is the chunk count here).
         return (s.grad_norm > tol) & jnp.isfinite(s.value) & jnp.isfinite(s.grad_norm)
 
     def chunk(s, key, data, hparams, tol, length):
-        if minibatch:
-            mb_step = make_minibatch_step(problem.loss, data, hparams, opt, batch_size=config.batch_size)
+        if spec.minibatch:
+            mb_step = make_minibatch_step(spec.loss, data, hparams, opt, batch_size=spec.batch_size)
             bkey = batch_key(key)
 
-            def body(s, _):
+            def body(_, s):
                 params, opt_state = mb_step(s.params, s.opt_state, s.step, bkey)
-                return s._replace(params=params, opt_state=opt_state, step=s.step + 1), None
+                return s._replace(params=params, opt_state=opt_state, step=s.step + 1)
 
         else:
-            step, _ = make_step(objective, data, hparams, opt, solve_name)
+            step, _ = make_step(objective, data, hparams, opt, spec.solve_name)
 
-            def body(s, _):
+            def body(_, s):
                 go = active(s, tol)
                 new = step(s)
-                return jax.tree_util.tree_map(lambda a, b: jnp.where(go, a, b), new, s), None
+                return jax.tree_util.tree_map(lambda a, b: jnp.where(go, a, b), new, s)
 
-        return jax.lax.scan(body, s, None, length=length)[0]
+        # A traced length: one compiled program serves every chunk length (the remainder too).
+        return jax.lax.fori_loop(0, length, body, s)
 
     return Runner(init, chunk, active)
+
+
+@partial(jax.jit, static_argnames=("spec",))
+def init_states(params0, data, hparams, lr, *, spec: Spec):
+    """Batched initial solver states (one per seed)."""
+    return jax.vmap(make_runner(spec).init, in_axes=(0, None, None, None))(params0, data, hparams, lr)
+
+
+@partial(jax.jit, static_argnames=("spec",))
+def active_seeds(states, tol, *, spec: Spec):
+    return jax.vmap(make_runner(spec).active, in_axes=(0, None))(states, tol)
+
+
+@partial(jax.jit, static_argnames=("spec",))
+def run_chunk(states, keys, data, hparams, tol, length, *, spec: Spec):
+    """``length`` (an integer array) steps of every seed, vmapped."""
+    chunk = make_runner(spec).chunk
+    return jax.vmap(lambda s, k: chunk(s, k, data, hparams, tol, length))(states, keys)
+
+
+_COMPILED: dict = {}
+
+
+def compiled_chunk(states, keys, data, hparams, tol, length, *, spec: Spec):
+    """Ahead-of-time compiled ``run_chunk`` (so compilation is timed apart from running), cached
+    per process by spec and argument shapes/dtypes."""
+    args = (states, keys, data, hparams, tol, length)
+    sig = (spec, jax.tree_util.tree_structure(args),
+           tuple((jnp.shape(x), jnp.result_type(x)) for x in jax.tree_util.tree_leaves(args)))
+    if sig not in _COMPILED:
+        _COMPILED[sig] = run_chunk.lower(*args, spec=spec).compile()
+    return _COMPILED[sig]
 
 
 def record_one(params, data, hparams, *, loss: str):
@@ -156,25 +205,18 @@ def run_optimizer(config: BenchConfig, name: str, *, params0=None, progress: boo
     tol = jnp.asarray(tol_of(config, dtype), dtype)
     lr = jnp.asarray(config.lr_of(name), dtype)
     keys = seed_keys(config.seeds)
-    r = make_runner(config, name)
-    minibatch = config.minibatch(name)
-
-    v_init = jax.jit(jax.vmap(r.init, in_axes=(0, None, None, None)))
-    v_active = jax.jit(jax.vmap(r.active, in_axes=(0, None)))
-
-    def v_chunk(length):
-        f = jax.vmap(lambda s, k, d, h, t: r.chunk(s, k, d, h, t, length), in_axes=(0, 0, None, None, None))
-        return jax.jit(f)
+    spec = spec_of(config, name)
+    minibatch = spec.minibatch
 
     t0 = time.perf_counter()
     if params0 is None:
         params0 = initial_params(config, data)
-    state = jax.block_until_ready(v_init(params0, data, hparams, lr))
-    v_active(state, tol)
+    state = jax.block_until_ready(init_states(params0, data, hparams, lr, spec=spec))
+    active_seeds(state, tol, spec=spec)
     lengths = [config.record_every] * (config.steps // config.record_every)
     if config.steps % config.record_every:
         lengths.append(config.steps % config.record_every)
-    compiled = {L: v_chunk(L).lower(state, keys, data, hparams, tol).compile() for L in sorted(set(lengths))}
+    compiled = compiled_chunk(state, keys, data, hparams, tol, jnp.asarray(0), spec=spec)
     rec = _record(state, data, hparams, problem.loss)
     compile_s = time.perf_counter() - t0
 
@@ -187,10 +229,10 @@ def run_optimizer(config: BenchConfig, name: str, *, params0=None, progress: boo
 
         it = tqdm(lengths, desc=name, leave=False)
     for L in it:
-        if not minibatch and not bool(np.any(np.asarray(v_active(state, tol)))):
+        if not minibatch and not bool(np.any(np.asarray(active_seeds(state, tol, spec=spec)))):
             break  # every seed has stopped under solve's rule: later chunks change nothing
         t = time.perf_counter()
-        state = jax.block_until_ready(compiled[L](state, keys, data, hparams, tol))
+        state = jax.block_until_ready(compiled(state, keys, data, hparams, tol, jnp.asarray(L)))
         opt_time += time.perf_counter() - t
         done += L
         t = time.perf_counter()
