@@ -19,6 +19,7 @@ def test_fig2_fig8_tiny(tmp_path):
         out = tmp_path / name
         png = mod.main(["--tiny", "--out", str(out)])
         assert (out / f"{name}.png").stat().st_size > 1000 and png.endswith(f"{name}.png")
+        assert (out / f"{name}_plane.png").stat().st_size > 1000
         rows = [json.loads(line) for line in (out / "summary.jsonl").read_text().splitlines()]
         assert len(rows) == len(mod.CONFIG["panels"])
         z = np.load(out / "grids.npz")

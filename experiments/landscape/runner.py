@@ -8,7 +8,8 @@ A polar experiment config is a dict::
 
 ``run_polar(config, out_dir)`` writes ``config.json``, ``grids.npz`` (s, theta, loss, grad_s,
 grad_theta of every panel) and ``summary.jsonl`` (one line per panel: grid minimum and where), then
-``plot_polar(out_dir)`` draws ``<name>.png`` from those files only. Everything runs in float64.
+``plot_polar(out_dir)`` draws ``<name>.png`` (the (θ, s) chart) and ``<name>_plane.png`` (the same
+panels in the plane of the feature, Euclidean gradient) from those files only. Everything runs in float64.
 """
 from __future__ import annotations
 
@@ -106,6 +107,16 @@ def plot_polar(out_dir: str) -> str:
     path = os.path.join(out_dir, f"{config['name']}.png")
     plots.save(fig, path)
     print(f"wrote {path}")
+    # The same panels in the plane of the feature (Euclidean gradient field).
+    fig, axes = plots.figure(rows, cols)
+    for i, panel in enumerate(config["panels"]):
+        plots.plot_plane(axes.flat[i], z[f"{i}_s"], z[f"{i}_theta"], z[f"{i}_loss"], z[f"{i}_grad_s"],
+                         z[f"{i}_grad_theta"], title=panel["title"])
+    for ax in list(axes.flat)[len(config["panels"]):]:
+        ax.axis("off")
+    plane_path = os.path.join(out_dir, f"{config['name']}_plane.png")
+    plots.save(fig, plane_path)
+    print(f"wrote {plane_path}")
     return path
 
 

@@ -58,6 +58,45 @@ def plot_polar(ax, s, theta, loss, grad_s=None, grad_theta=None, *, title: str =
     return ax
 
 
+def plot_plane(ax, s, theta, loss, grad_s=None, grad_theta=None, *, title: str = "", arrows: int = 15,
+               levels: int = 30):
+    """The same landscape drawn in the plane of the feature itself: ``x = s cos θ`` along ``w^k``,
+    ``y = s sin θ`` across it, with the negative Euclidean gradient ``−∇_h f`` (unit-length arrows),
+    ``∇_h f = ∂f/∂s u_r + (1/s) ∂f/∂θ u_θ``. Axes are equal, so angles are true angles."""
+    s, theta, loss = np.asarray(s), np.asarray(theta), np.asarray(loss)
+    S, T = np.meshgrid(s, theta, indexing="ij")
+    X, Y = S * np.cos(T), S * np.sin(T)
+    lo, hi = np.nanpercentile(loss, 0), np.nanpercentile(loss, 98)
+    lv = np.linspace(lo, hi if hi > lo else lo + 1.0, levels)
+    cs = ax.contourf(X, Y, np.clip(loss, lo, hi), levels=lv, cmap="viridis")
+    if grad_s is not None and grad_theta is not None:
+        r = s.max()
+        g = np.linspace(-r, r, arrows)
+        GX, GY = np.meshgrid(g, g)
+        R, A = np.hypot(GX, GY), np.arctan2(GY, GX)
+        inside = (R <= r) & (R > 0)
+        # nearest grid node of every arrow position (the data are on the polar grid)
+        i = np.clip(np.searchsorted(s, R), 0, len(s) - 1)
+        j = np.clip(np.searchsorted(theta, A), 0, len(theta) - 1)
+        gs, gt = np.asarray(grad_s)[i, j], np.asarray(grad_theta)[i, j]
+        sr = np.where(s[i] > 0, s[i], 1.0)
+        th = theta[j]
+        gx = gs * np.cos(th) - gt / sr * np.sin(th)
+        gy = gs * np.sin(th) + gt / sr * np.cos(th)
+        mag = np.hypot(gx, gy)
+        ok = inside & (mag > 0)
+        ax.quiver(GX[ok], GY[ok], -gx[ok] / mag[ok], -gy[ok] / mag[ok], color="orange", angles="xy",
+                  scale=arrows * 1.3, width=0.004)
+    k, l = np.unravel_index(np.nanargmin(loss), loss.shape)
+    ax.plot(s[k] * np.cos(theta[l]), s[k] * np.sin(theta[l]), marker="*", color="w", markersize=10, markeredgecolor="k")
+    ax.set_aspect("equal")
+    ax.set_xlabel(r"$\langle h, e_1\rangle$ (along $w^k$)")
+    ax.set_ylabel(r"$\langle h, e_2\rangle$")
+    ax.set_title(title, fontsize=9)
+    ax.figure.colorbar(cs, ax=ax, shrink=0.85)
+    return ax
+
+
 def plot_slice_1d(ax, t, values, *, label: str = "", title: str = "", xlabel: str = "t"):
     ax.plot(np.asarray(t), np.asarray(values), label=label)
     ax.set_xlabel(xlabel)
