@@ -38,13 +38,15 @@ def test_landscape_finite_K_ce_and_figure(capsys, tmp_path):
     assert abs(L[0][0] - math.log(5)) < 1e-14 and abs(L[1][0] - math.log1p(4 * math.exp(-1.25))) < 1e-14
     rc, out, _ = run(capsys, ["landscape", "--K", "4"])
     assert rc == 0 and "grid minimum" in out
+    rc, out, _ = run(capsys, ["landscape", "--K", "4", "--view", "plane", "--out", str(tmp_path / "p.png")])
+    assert rc == 0 and (tmp_path / "p.png").stat().st_size > 1000
 
 
 @pytest.mark.parametrize("argv", [
     ["landscape", "--K", "1"], ["landscape", "--K", "x"], ["landscape", "--loss", "hinge"],
     ["landscape", "--s", "0:1:x"], ["landscape", "--s=-1,1"], ["landscape", "--loss", "mse", "--alpha", "2"],
     ["landscape", "--loss", "rescaled_mse", "--M", "0.5"], ["landscape", "--lambda-H", "-1"],
-    ["landscape", "--theta", "0", "--out", "x.png"],
+    ["landscape", "--theta", "0", "--out", "x.png"], ["landscape", "--view", "side"],
     ["slice", "--K", "4", "--n", "2", "--d", "5", "--at", "saddle:0"],
     ["slice", "--K", "4", "--n", "2", "--d", "5", "--dims", "3"],
     ["slice", "--K", "4", "--n", "2", "--d", "5", "--directions", "negative-curvature"],
@@ -119,3 +121,15 @@ def test_docs_console_output_is_real(capsys, tmp_path, monkeypatch):
             assert re.sub(_NUM, "#", g) == re.sub(_NUM, "#", e), (g, e)
             for a, b in zip(re.findall(_NUM, g), re.findall(_NUM, e)):
                 assert abs(float(a) - float(b)) <= 1e-9 * abs(float(b)) + 1e-12, (g, e)
+
+
+def test_docs_python_snippets_run(capsys):
+    import os
+    import re
+
+    doc = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "landscape.md")
+    blocks = re.findall(r"```python\n(.*?)```", open(doc, encoding="utf-8").read(), re.S)
+    assert blocks
+    for code in blocks:
+        exec(compile(code, "docs/landscape.md", "exec"), {})
+    assert "(41, 61) (41, 61) (41, 61)" in capsys.readouterr().out

@@ -27,6 +27,7 @@ def add_arguments(p):
     p.add_argument("--x64", action="store_true", help="compute in float64 (default float32)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--out", default=None, help="write a PNG of the landscape with its gradient field")
+    p.add_argument("--view", default="chart", help="--out drawing: chart (theta, s axes) or plane (the feature's plane)")
 
 
 def _check(args):
@@ -38,6 +39,8 @@ def _check(args):
 
     check_loss(args.loss)
     K = parse_K(args.K)
+    if getattr(args, "view", "chart") not in ("chart", "plane"):
+        raise ConfigError(f"--view {args.view!r} is not allowed: choose chart or plane")
     for name in ("alpha", "M"):
         v = getattr(args, name)
         if not math.isfinite(v) or v < 1:
@@ -114,8 +117,9 @@ def main(args) -> int:
         from nclandscape.landscape import plots
 
         fig, axes = plots.figure()
-        plots.plot_polar(axes[0, 0], out["s"], out["theta"], out["loss"], np.asarray(grid.grad_s),
-                         np.asarray(grid.grad_theta), title=title_of(out))
+        draw = plots.plot_plane if args.view == "plane" else plots.plot_polar
+        draw(axes[0, 0], out["s"], out["theta"], out["loss"], np.asarray(grid.grad_s),
+             np.asarray(grid.grad_theta), title=title_of(out))
         plots.save(fig, args.out)
     if args.json:
         print_json(out)
