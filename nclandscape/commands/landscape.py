@@ -22,7 +22,7 @@ def add_arguments(p):
                    help="weight decay lambda_H/2 s^2 added to the feature's loss (default 0, as in the paper)")
     p.add_argument("--s", default=None, help="LIST of s = ||h|| values (default 0:2M:81, ce: 0:6:81); "
                    "LIST = comma-separated numbers and/or LO:HI:NUM")
-    p.add_argument("--theta", default="-pi:pi:121", help="LIST of angles in radians (pi allowed: -pi:pi:121)")
+    p.add_argument("--theta", default="-pi:pi:121", help="LIST of angles in radians, pi allowed (default -pi:pi:121; write --theta=-pi:pi:121 when the value starts with -)")
     p.add_argument("--grad", action="store_true", help="add grad_s and grad_theta (per radian) grids to the JSON")
     p.add_argument("--x64", action="store_true", help="compute in float64 (default float32)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
