@@ -47,6 +47,8 @@ def add_arguments(p):
     g.add_argument("--seeds", type=int, default=32, help="number of seeds (0..S-1), vmapped per optimiser")
     g.add_argument("--steps", type=int, default=1000, help="iterations per seed")
     g.add_argument("--record-every", type=int, default=10, help="record metrics and time every this many steps")
+    g.add_argument("--records-per-decade", type=int, default=None,
+                   help="record at log-spaced steps, this many per decade (instead of --record-every)")
     g.add_argument("--batch-size", type=int, default=None, help="minibatch size of sgd (default: full batch = GD)")
     g.add_argument("--sgd-lr", type=float, default=0.05, help="learning rate of sgd, gd, momentum, nesterov")
     g.add_argument("--momentum", type=float, default=0.9, help="momentum of momentum and nesterov")
@@ -72,7 +74,8 @@ def config_from_args(args):
         lambda_b=prob.lambda_b, bias=prob.bias, loss=prob.loss, alpha=prob.alpha, M=prob.M,
         class_sizes=prob.class_sizes,
         optimizers=tuple(x.strip() for x in args.optimizers.split(",") if x.strip()),
-        seeds=args.seeds, steps=args.steps, record_every=args.record_every, batch_size=args.batch_size,
+        seeds=args.seeds, steps=args.steps, record_every=args.record_every,
+        records_per_decade=args.records_per_decade, batch_size=args.batch_size,
         sgd_lr=args.sgd_lr, adam_lr=args.adam_lr, momentum=args.momentum, lbfgs_history=args.lbfgs_history,
         lr_overrides=_lr_overrides(args.lr), scale=args.scale, tol=args.tol, x64=args.x64,
         thresholds=_floats(args.thresholds, "--thresholds"), success_gap=args.success_gap,

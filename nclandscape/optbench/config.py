@@ -43,6 +43,7 @@ class BenchConfig:
     seeds: int = 32
     steps: int = 1000
     record_every: int = 10
+    records_per_decade: int | None = None  # if set: log-spaced records (see record_steps)
     batch_size: int | None = None  # minibatch size of `sgd` (None: full batch, i.e. GD)
     sgd_lr: float = DEFAULT_SGD_LR
     adam_lr: float = DEFAULT_ADAM_LR
@@ -117,6 +118,22 @@ class BenchConfig:
             kw["lr_overrides"] = tuple(tuple(x) for x in kw["lr_overrides"])
         return cls(**kw)
 
+    def record_steps(self) -> list[int]:
+        """The iterations after which metrics are recorded (step 0 is always recorded too):
+        every ``record_every`` steps, or with ``records_per_decade = R`` the distinct integers
+        ``round(10^(i/R))`` (so the relative resolution is 10^(1/R) at every scale, at most one
+        record per step); ``steps`` is always the last."""
+        if self.records_per_decade is None:
+            pts = set(range(self.record_every, self.steps + 1, self.record_every))
+        else:
+            R = self.records_per_decade
+            top = int(math.ceil(R * math.log10(max(self.steps, 1)))) + 1
+            pts = {int(round(10 ** (i / R))) for i in range(top + 1)}
+        pts = {p for p in pts if 0 < p <= self.steps}
+        if self.steps > 0:
+            pts.add(self.steps)
+        return sorted(pts)
+
     def resume_key(self) -> dict:
         d = self.to_json()
         for k in RESUME_FREE_KEYS:
@@ -146,6 +163,8 @@ def validate(c: BenchConfig) -> None:
     _pos_int("seeds", c.seeds)
     _pos_int("steps", c.steps, 0)
     _pos_int("record_every", c.record_every)
+    if c.records_per_decade is not None:
+        _pos_int("records_per_decade", c.records_per_decade)
     if c.batch_size is not None:
         _pos_int("batch_size", c.batch_size)
     _pos_float("sgd_lr", c.sgd_lr)

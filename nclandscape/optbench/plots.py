@@ -41,7 +41,9 @@ def plot_dir(out_dir: str) -> list[str]:
              f"f* {source}; median, quartile and min–max bands")
     paths = []
     for xkey, fname in PLOT_FILES.items():
-        fig, axes = plt.subplots(1, len(METRICS), figsize=(4.2 * len(METRICS), 3.6), constrained_layout=True)
+        fig, grid = plt.subplots(2, 3, figsize=(13, 7.5), constrained_layout=True)
+        axes = grid.ravel()[: len(METRICS)]
+        legend_ax = grid.ravel()[-1]
         for i, (name, (cols, _)) in enumerate(runs.items()):
             a = per_seed(cols)
             x = a[xkey][:, 0].astype(float)
@@ -59,8 +61,10 @@ def plot_dir(out_dir: str) -> list[str]:
             ax.set_title(label)
             ax.set_xlabel("iteration" if xkey == "step" else "wall time of all seeds (s)")
             ax.grid(True, which="major", alpha=0.3)
-        axes[0].legend(fontsize=8)
-        fig.suptitle(title, fontsize=9)
+        handles, labels = axes[0].get_legend_handles_labels()
+        legend_ax.axis("off")
+        legend_ax.legend(handles, labels, loc="center", fontsize=11, title="optimiser")
+        fig.suptitle(title, fontsize=10)
         path = os.path.join(out_dir, fname)
         fig.savefig(path, dpi=110)
         plt.close(fig)

@@ -1,8 +1,9 @@
 """Run the benchmark: every seed of one optimiser at once (``vmap``), recorded every few steps.
 
 For each optimiser the seeds' states are batched with ``vmap`` and advanced by a compiled
-``lax.fori_loop`` of ``record_every`` steps (a *chunk*; the length is an array, so one compiled
-program serves the last, shorter chunk too); after each chunk the full objective, gradient
+``lax.fori_loop`` of steps up to the next record point (a *chunk*: ``record_every`` steps, or
+log-spaced with ``records_per_decade``; the length is an array, so one compiled program serves
+every chunk length); after each chunk the full objective, gradient
 norm and NC metrics of every seed are evaluated by a second compiled function.
 
 Same numbers as ``solve``: a seed starts at ``init_params(PRNGKey(seed), data, scale=scale)`` and
@@ -213,9 +214,7 @@ def run_optimizer(config: BenchConfig, name: str, *, params0=None, progress: boo
         params0 = initial_params(config, data)
     state = jax.block_until_ready(init_states(params0, data, hparams, lr, spec=spec))
     active_seeds(state, tol, spec=spec)
-    lengths = [config.record_every] * (config.steps // config.record_every)
-    if config.steps % config.record_every:
-        lengths.append(config.steps % config.record_every)
+    lengths = np.diff([0] + config.record_steps()).tolist()
     compiled = compiled_chunk(state, keys, data, hparams, tol, jnp.asarray(0), spec=spec)
     rec = _record(state, data, hparams, problem.loss)
     compile_s = time.perf_counter() - t0

@@ -7,7 +7,7 @@ Definitions (per seed, then median and quartiles over seeds):
 - gap = f − f*, f* from the closed form (``theory.theory_for``) when it applies, else the best
   final value over every optimiser and seed in the folder (``f_star_source = best_found``).
 - iterations / seconds to gap ≤ t: ``steps_taken`` / ``time_s`` at the first record with
-  gap ≤ t (so they have the resolution of ``record_every``); +inf when never reached, and the
+  gap ≤ t (so they have the resolution of the record points); +inf when never reached, and the
   quartiles count such seeds as +inf (a median of inf means fewer than half got there).
 - final metrics: at the last record; a seed reached the global minimum when its final gap is
   finite and ≤ ``success_gap``; it diverged when its final value is not finite.
@@ -154,6 +154,11 @@ def _spread(row, key, kind):
     return f"{_fmt(m, kind)} [{_fmt(lo, kind)}, {_fmt(hi, kind)}]"
 
 
+def _resolution(cfg: dict) -> str:
+    r = cfg.get("records_per_decade")
+    return f"every {cfg['record_every']} steps" if r is None else f"{r} per decade of steps, log-spaced"
+
+
 def markdown(summary: dict) -> str:
     cfg = summary["config"]["config"]
     thr = [f"{t:.0e}" for t in cfg["thresholds"]]
@@ -162,7 +167,7 @@ def markdown(summary: dict) -> str:
     lines = [
         f"**{prob}**, {cfg['seeds']} seeds, {cfg['steps']} steps, {dtype}, init scale {cfg['scale']:g}, "
         f"f* = {summary['f_star']:.12g} ({summary['f_star_source']}). Iterations and seconds: median [q25, q75] over "
-        f"seeds at record resolution {cfg['record_every']} (\"never\": fewer than half the seeds got there; "
+        f"seeds at the resolution of the records ({_resolution(cfg)}) (\"never\": fewer than half the seeds got there; "
         f"reached = seeds that got there); seconds = wall time of all seeds vmapped together, compile excluded. "
         f"Global min = fraction of seeds with final gap ≤ {cfg['success_gap']:g}.",
         "",

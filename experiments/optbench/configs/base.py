@@ -1,0 +1,16 @@
+"""Defaults shared by the optbench experiments: the issue's optimisers with the papers'
+hyper-parameters (SGD lr 0.05, heavy-ball 0.9, Adam lr 1e-3, L-BFGS memory 10 with a zoom line
+search), 32 seeds, float64. A config overrides a few fields; ``TINY`` overrides for CI."""
+
+BASE = {
+    "optimizers": "sgd,gd,momentum,adam,lbfgs",
+    "seeds": 32,
+    "sgd-lr": 0.05,
+    "momentum": 0.9,
+    "adam-lr": 1e-3,
+    "lbfgs-history": 10,
+    "x64": True,
+}
+
+# Every config's tiny variant: a few steps and seeds, enough to run every code path in CI.
+TINY = {"seeds": 2, "steps": 40, "records-per-decade": 5}
