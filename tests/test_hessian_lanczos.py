@@ -9,7 +9,6 @@ from nclandscape.objectives import objective_for
 from nclandscape.theory import nobias_critical_point
 from nclandscape.ufm import Params, Problem, init_params
 
-_eigh_jit = jax.jit(lanczos_eigh, static_argnums=(0, 2))
 
 
 def _matrix(eigs, seed):
@@ -41,24 +40,46 @@ def test_masked_subspace_and_more_steps_than_dimension():
     assert np.all(np.asarray(r.values)[n_ok:] > ref.max())  # sentinels sort last
 
 
+def _householder_operator(eigs, seed, reflections=3):
+    """``x -> Q diag(eigs) Qᵀ x`` with ``Q`` a product of random Householder reflections: an
+    exactly orthogonal eigenbasis with O(P) matvecs (no P×P matrix)."""
+    rng = np.random.default_rng(seed)
+    us = [u / np.linalg.norm(u) for u in rng.normal(size=(reflections, eigs.size))]
+    us = jnp.asarray(np.stack(us))
+    lam = jnp.asarray(eigs)
+
+    def Qt(x):
+        for u in us:  # Qᵀ = H_k … H_1 (each H symmetric)
+            x = x - 2 * u * jnp.dot(u, x)
+        return x
+
+    def Qm(x):
+        for u in us[::-1]:
+            x = x - 2 * u * jnp.dot(u, x)
+        return x
+
+    return lambda x: Qm(lam * Qt(x)), jnp.asarray(rng.normal(size=eigs.size))
+
+
 def test_extreme_eigenvalues_of_prescribed_spectrum_P2000():
     # well separated ends: Lanczos converges to them geometrically; 120 steps reach rounding
     eigs = np.concatenate([[-3.0, -2.0], np.linspace(0.0, 1.0, 1996), [2.5, 4.0]])
-    A, v0 = _matrix(eigs, 3)
-    r = jax.jit(lambda A, v: lanczos_eigh(lambda x: A @ x, v, 120))(A, v0)
+    op, v0 = _householder_operator(eigs, 3)
+    r = jax.jit(lambda v: lanczos_eigh(op, v, 120))(v0)
     vals = np.asarray(r.values)
     assert abs(vals[0] - -3.0) < 1e-8 and abs(vals[1] - -2.0) < 1e-8
     assert abs(vals[-1] - 4.0) < 1e-8 and abs(vals[-2] - 2.5) < 1e-8
     # Ritz residual of the extreme pair certifies it: |λ − θ| <= ‖A y − θ y‖
     y = r.vectors[:, 0]
-    assert float(jnp.linalg.norm(A @ y - vals[0] * y)) < 1e-8
+    assert float(jnp.linalg.norm(op(y) - vals[0] * y)) < 1e-8
 
 
 def test_ufm_hessian_extremes_match_dense():
-    """P = 798 (K=6, n=10, d=12): a random point (CE) and a saddle of the no-bias family (MSE,
-    eigenvalues of multiplicity up to 9·…, Krylov breakdown) — 150 steps reach the extremes to
-    rounding (measured 1e-16; asserted 1e-8, the issue's bar)."""
-    K, n, d = 6, 10, 12
+    """P = 292 / 288 (K=4, n=8, d=8): a random point (CE) and a saddle of the no-bias family (MSE,
+    eigenvalues of multiplicity up to 7·…, Krylov breakdown) — 120 steps reach the extremes to
+    rounding (measured 1e-16; asserted 1e-8, the issue's bar). The same at P = 798 and 1,960 is
+    in docs/hessian.md (too slow for the test budget on 2 cores)."""
+    K, n, d = 4, 8, 8
     pr = Problem(K=K, n=n, d=d, lambda_W=1e-2, lambda_H=1e-2, loss="ce")
     data, hp = pr.data(), pr.hparams()
     p = init_params(jax.random.PRNGKey(0), data, scale=0.3)
@@ -70,7 +91,7 @@ def test_ufm_hessian_extremes_match_dense():
         data, hp = prob.data(), prob.hparams()
         ds = jax.jit(lambda p: dense_spectrum(obj, p, data, hp))(pt)
         ev = np.asarray(ds.values)[np.asarray(ds.valid)]
-        r = jax.jit(lambda p: lanczos_spectrum(obj, p, data, hp, num_steps=150))(pt)
+        r = jax.jit(lambda p: lanczos_spectrum(obj, p, data, hp, num_steps=120))(pt)
         vals = np.asarray(r.values)[np.asarray(r.valid)]
         assert abs(vals[0] - ev[0]) < 1e-8 and abs(vals[-1] - ev[-1]) < 1e-8
         if loss == "mse":
@@ -82,12 +103,12 @@ def test_slq_quadrature_is_exact_per_probe_and_unbiased():
     A, _ = _matrix(eigs, 4)
     P = eigs.size
     key = jax.random.PRNGKey(7)
-    q = jax.jit(lambda A: slq(lambda x: A @ x, P, P, 64, key))(A)
+    q = jax.jit(lambda A: slq(lambda x: A @ x, P, P, 32, key))(A)
     w = np.asarray(q.weights)
     th = np.asarray(q.nodes)
     np.testing.assert_allclose(w.sum(axis=1), 1.0, atol=1e-12)  # probability measure per probe
     # exactness per probe at full depth: Σ w g(θ) = vᵀ g(A) v / vᵀ v  (same Rademacher draws)
-    keys = jax.random.split(key, 64)
+    keys = jax.random.split(key, 32)
     An = np.asarray(A)
     for i in range(3):
         v = np.asarray(jax.random.rademacher(jax.random.split(keys[i])[0], (P,), jnp.float64))
@@ -99,7 +120,7 @@ def test_slq_quadrature_is_exact_per_probe_and_unbiased():
     # unbiased for tr g(A)/P: within 5 standard errors of the Rademacher (Hutchinson) estimator,
     # whose variance is 2 Σ_{i≠j} g(A)_{ij}² / P²
     G = An @ An
-    se = np.sqrt(2 * (np.sum(G**2) - np.sum(np.diag(G) ** 2)) / P**2 / 64)
+    se = np.sqrt(2 * (np.sum(G**2) - np.sum(np.diag(G) ** 2)) / P**2 / 32)
     assert abs(np.mean(np.sum(w * th**2, axis=1)) - np.mean(eigs**2)) < 5 * se
     # the smoothed density integrates to 1
     grid = jnp.linspace(-2, 3, 2001)

@@ -242,3 +242,42 @@ def point_for(problem, at: str, *, dtype=jnp.float64, seed: int = 0, optimizer: 
     r = jax.jit(lambda p: newton_critical_point(obj, p, data, hp))(start)
     info.update(S=list(S), newton_steps=int(r.steps), newton_grad_norm=float(r.grad_norm))
     return r.params, None, info
+
+
+# --------------------------------------------------------------------------- search
+
+
+def gradient_norm_descent(objective, params: Params, data: UFMData, hparams: HParams, *, steps: int = 300):
+    """Minimise ``‖∇g‖²`` of the reduced problem with L-BFGS (optax, zoom line search) for
+    ``steps`` steps from the class means of ``params``: it is attracted by critical points of any
+    index (and by non-critical minima of ‖∇g‖², which certification then rejects). Jittable."""
+    import optax
+
+    g = _st.reduced_objective(objective, data, hparams)
+    x0, unravel = ravel_pytree(_st.reduce_params(params, data))
+    mask = ravel_pytree(_st.reduced_mask(data, x0.dtype))[0]
+    gn2 = lambda x: jnp.sum((jax.grad(lambda y: g(unravel(y)))(x) * mask) ** 2)
+    opt = optax.lbfgs(linesearch=optax.scale_by_zoom_linesearch(max_linesearch_steps=20, verbose=False))
+    vg = jax.value_and_grad(gn2)
+
+    def body(carry, _):
+        x, st = carry
+        v, gr = vg(x)
+        u, st = opt.update(gr, st, x, value=v, grad=gr, value_fn=gn2)
+        x = optax.apply_updates(x, u) * mask
+        return (x, st), None
+
+    (x, _), _ = jax.lax.scan(body, (x0, opt.init(x0)), None, length=steps)
+    return _st.expand_reduced(unravel(x), data)
+
+
+def random_collapsed_start(key, data: UFMData, *, scale=1.0) -> Params:
+    """A random class-collapsed point: N(0, scale²) W, class means and b (masked)."""
+    from nclandscape.ufm import mask_params
+
+    K, d = data.Y.shape[0], data.dim_mask.shape[0]
+    dt = data.Y.dtype
+    kw, kh, kb = jax.random.split(key, 3)
+    red = _st.Reduced(scale * jax.random.normal(kw, (K, d), dt), scale * jax.random.normal(kh, (d, K), dt),
+                      scale * jax.random.normal(kb, (K,), dt))
+    return mask_params(_st.expand_reduced(red, data), data)

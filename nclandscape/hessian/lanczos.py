@@ -77,17 +77,25 @@ def lanczos(num_steps: int, *, reortho: str = "full"):
             b = jnp.linalg.norm(w)
             scale = jnp.maximum(scale, jnp.abs(a) + b)
             broke = b <= tol * scale
-            r = jax.random.normal(jax.random.fold_in(key, j), (P,), dt) * msk
-            r = _orthogonalise(Q, r)
-            nr = jnp.linalg.norm(r)
-            exhausted = nr <= tol * jnp.linalg.norm(msk)  # no direction left in the subspace
-            nxt = jnp.where(broke, jnp.where(exhausted, 0.0, r / jnp.where(nr > 0, nr, 1.0)), w / jnp.where(b > 0, b, 1.0))
+
+            def restart(_):  # only on breakdown (lax.cond: skipped otherwise outside vmap)
+                r = jax.random.normal(jax.random.fold_in(key, j), (P,), dt) * msk
+                r = _orthogonalise(Q, r)
+                nr = jnp.linalg.norm(r)
+                exhausted = nr <= tol * jnp.linalg.norm(msk)  # no direction left in the subspace
+                return jnp.where(exhausted, 0.0, r / jnp.where(nr > 0, nr, 1.0)), exhausted
+
+            def proceed(_):
+                return w / jnp.where(b > 0, b, 1.0), jnp.asarray(False)
+
+            nxt, exhausted = jax.lax.cond(broke, restart, proceed, None)
             ok = valid[j]
             alphas = alphas.at[j].set(jnp.where(ok, a, 0.0))
             betas = betas.at[j].set(jnp.where(ok & ~broke, b, 0.0))
             nxt_ok = ok & ~(broke & exhausted)
-            Q = jnp.where(j + 1 < m, Q.at[jnp.minimum(j + 1, m - 1)].set(jnp.where(nxt_ok, nxt, 0.0)), Q)
-            valid = jnp.where(j + 1 < m, valid.at[jnp.minimum(j + 1, m - 1)].set(nxt_ok), valid)
+            idx, last = jnp.minimum(j + 1, m - 1), j + 1 >= m  # the last step writes nothing new
+            Q = Q.at[idx].set(jnp.where(last, Q[idx], jnp.where(nxt_ok, nxt, 0.0)))
+            valid = valid.at[idx].set(jnp.where(last, valid[idx], nxt_ok))
             return Q, alphas, betas, valid, scale
 
         valid0 = jnp.zeros((m,), bool).at[0].set(True)
