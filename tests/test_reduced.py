@@ -17,7 +17,7 @@ from nclandscape.metrics import nc_metrics
 from nclandscape.objectives import mse_objective
 from nclandscape.reduced import (
     class_scatter, expand_params, make_reduced_data, pad_reduced, reduce_data, reduce_params, reduced_init,
-    reduced_metrics, reduced_objective, reduced_solve, reducible, solve_problem_reduced,
+    reduced_metrics, reduced_objective, reduced_solve, reducible, resolve_dynamics, solve_problem_reduced,
 )
 from nclandscape.solve import solve, solve_problem, tree_norm
 from nclandscape.ufm import Params, Problem, init_params, make_data, make_hparams, mask_params
@@ -177,6 +177,13 @@ def test_refusals_say_why():
         assert not ok and word in why
     ok, why = reducible("mse", "gd", full_batch=False)
     assert not ok and "minibatch" in why
+    assert resolve_dynamics("auto", "rescaled_mse", "nesterov") == "reduced"
+    assert resolve_dynamics("auto", "ce", "lbfgs") == resolve_dynamics("auto", "mse", "adam") == "full"
+    assert resolve_dynamics("full", "mse", "gd") == "full"
+    with pytest.raises(ConfigError, match="not exact here: adam"):
+        resolve_dynamics("reduced", "mse", "adam")
+    with pytest.raises(ConfigError, match="auto, full, reduced"):
+        resolve_dynamics("fast", "mse", "gd")
     data, hp, p0 = _random_problems(3, "mse", n_problems=1)[0]
     rp, _, rdata = _reducer("mse")(p0, data)
     with pytest.raises(ConfigError, match="adam"):

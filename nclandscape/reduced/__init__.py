@@ -10,7 +10,7 @@ from nclandscape.reduced.solve import FULL_DRAW_MAX_ENTRIES, make_reduced_step, 
 from nclandscape.reduced.state import (
     REDUCIBLE_OPTIMIZERS, ReducedBasis, ReducedData, ReducedParams, check_reducible, expand_deviations, expand_params,
     is_per_class, layout_for, make_reduced_data, mask_reduced, pad_reduced, reduce_data, reduce_params,
-    reduced_data_of, reduced_init, reducible,
+    reduced_data_of, reduced_init, reducible, resolve_dynamics,
 )
 
 __all__ = [
@@ -18,5 +18,5 @@ __all__ = [
     "reduced_solve", "solve_problem_reduced", "REDUCIBLE_OPTIMIZERS", "ReducedBasis", "ReducedData",
     "ReducedParams", "check_reducible", "expand_deviations", "expand_params", "is_per_class", "layout_for",
     "make_reduced_data", "mask_reduced", "pad_reduced", "reduce_data", "reduce_params", "reduced_data_of",
-    "reduced_init", "reducible",
+    "reduced_init", "reducible", "resolve_dynamics",
 ]

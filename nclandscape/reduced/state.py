@@ -84,6 +84,25 @@ def check_reducible(loss: str, optimizer: str, *, full_batch: bool = True) -> No
         raise ConfigError(f"--dynamics reduced is not exact here: {why}")
 
 
+DYNAMICS = ("auto", "full", "reduced")
+
+
+def resolve_dynamics(dynamics: str, loss: str, optimizer: str, *, full_batch: bool = True) -> str:
+    """``--dynamics auto|full|reduced`` -> the engine that runs (``"full"`` or ``"reduced"``).
+
+    ``auto`` picks ``reduced`` wherever it is exact; ``reduced`` where it is not raises a
+    ConfigError that says why.
+    """
+    if dynamics not in DYNAMICS:
+        raise ConfigError(f"--dynamics {dynamics!r} is not allowed: choose one of {', '.join(DYNAMICS)}")
+    if dynamics == "full":
+        return "full"
+    ok, _ = reducible(loss, optimizer, full_batch=full_batch)
+    if dynamics == "reduced":
+        check_reducible(loss, optimizer, full_batch=full_batch)
+    return "reduced" if ok else "full"
+
+
 def layout_for(loss: str) -> str:
     """``shared`` for vanilla MSE, ``per_class`` for rescaled MSE."""
     if loss not in LAYOUTS:
