@@ -48,7 +48,7 @@ def run(cfg: Config, out: str) -> list[dict]:
 
     jax.config.update("jax_enable_x64", True)
     from nclandscape.hessian.certify import certify
-    from nclandscape.hessian.critical import (bias_family_start, gradient_norm_descent, newton_critical_point,
+    from nclandscape.hessian.critical import (bias_family_start, global_point, gradient_norm_descent, newton_critical_point,
                                               random_collapsed_start)
     from nclandscape.objectives import objective_for
     from nclandscape.solve import tree_norm
@@ -69,6 +69,7 @@ def run(cfg: Config, out: str) -> list[dict]:
                         continue
                     for beta in cfg.betas:
                         starts.append(bias_family_start(pr, S, with_ones=with_ones, beta=beta))
+        starts.append(global_point(pr))  # the closed-form global minimiser (certifies f*)
         structured = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *starts)
         keys = jax.random.split(jax.random.PRNGKey(d * 100 + int(lb * 1000)), cfg.random_starts * len(cfg.scales))
         scales = jnp.repeat(jnp.asarray(cfg.scales), cfg.random_starts)
