@@ -12,5 +12,6 @@ BASE = {
     "x64": True,
 }
 
-# Every config's tiny variant: a few steps and seeds, enough to run every code path in CI.
-TINY = {"seeds": 2, "steps": 40, "records-per-decade": 5}
+# Every config's tiny variant (CI): the same problem, 2 seeds, 40 steps, and two cheap-to-compile
+# optimisers covering both step paths (minibatch sgd; a full-batch optax step with solve's rule).
+TINY = {"seeds": 2, "steps": 40, "records-per-decade": 5, "optimizers": "sgd,momentum"}
