@@ -65,37 +65,37 @@ def test_float32_model_under_x64():
         assert all(p.dtype == jnp.float32 for p in jax.tree_util.tree_leaves(upd))
 
 
-def test_fixed_etf_classifier_stays_fixed():
-    """A few SGD steps move every parameter but the fixed classifier, which is no parameter."""
-    K, d = 4, 6
-    model = ResNet18(num_classes=K, width=4, feature_dim=d, fixed_etf=True)
-    x = jax.random.normal(jax.random.key(1), (8, 8, 8, 3), jnp.float32)
-    y = jnp.arange(8) % K
-    v = jax.jit(lambda k: model.init(k, x, train=False))(jax.random.key(0))
-    assert "classifier" not in v["params"] and "classifier_bias" in v["params"]
-    W0, _ = classifier_weights(model, v["params"])
-    hp = {"weight_decay": jnp.float32(5e-4), "alpha": jnp.float32(1), "M": jnp.float32(1)}
+def test_fixed_etf_classifier_stays_fixed(tmp_path):
+    """Training (the etf config's tiny fixed-ETF run) moves the features and the bias but not
+    the classifier, which is a constant of the model, not a parameter."""
+    from pathlib import Path
 
-    @jax.jit
-    def step(p, s):
-        def f(p):
-            (z, _), upd = model.apply({"params": p, "batch_stats": s}, x, train=True,
-                                      mutable=["batch_stats"])
-            return losses.objective(losses.mse(z, y), p, hp), upd["batch_stats"]
-        (l, s), g = jax.value_and_grad(f, has_aux=True)(p)
-        return jax.tree_util.tree_map(lambda a, b: a - 0.1 * b, p, g), s
+    from nclandscape.nets.config import load_config_file
+    from nclandscape.nets.runner import _model_key, _model_programs, _program_key, load_run, train
 
-    p, s = v["params"], v["batch_stats"]
-    for _ in range(3):
-        p, s = step(p, s)
-    W1, b1 = classifier_weights(model, p)
+    cfg_file = Path(__file__).resolve().parents[1] / "experiments" / "resnet" / "etf.py"
+    cfg = load_config_file(cfg_file, tiny=True)[1]["fixed_etf"].replace(epochs=1)
+    train(cfg, tmp_path, log=None)
+    K, d = cfg.num_classes, 8 * cfg.width
+    model, init_fn, eval_fn, _ = _model_programs(_model_key(_program_key(cfg)), K,
+                                                 (0.5,) * 3, (0.25,) * 3, (8, 8, 3))
+    p0, s0 = init_fn()
+    assert "classifier" not in p0 and "classifier_bias" in p0
+    cfg1, model1, state, meta = load_run(tmp_path)
+    assert cfg1 == cfg and model1 is model
+    assert meta["epoch"] == 1 and int(state.step) == 4
+    p1 = state.params
+    W0, b0 = classifier_weights(model, p0)
+    W1, b1 = classifier_weights(model, p1)
     np.testing.assert_array_equal(W0, W1)
-    assert float(jnp.abs(b1).max()) > 0  # the bias did train
-    assert float(jnp.abs(p["feature"]["kernel"] - v["params"]["feature"]["kernel"]).max()) > 0
-    # the model really uses W: logits = h W^T + b, up to float32 rounding of a d=6 dot product
-    z, h = jax.jit(lambda p, s: model.apply({"params": p, "batch_stats": s}, x, train=False))(p, s)
-    np.testing.assert_allclose(z, h @ W1.T + b1, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(W1 @ W1.T, K / (K - 1) * (np.eye(K) - 1 / K), atol=1e-6)
+    assert W1.shape == (K, d)
+    assert float(jnp.abs(b1 - b0).max()) > 0  # the bias did train
+    assert float(jnp.abs(p1["conv_init"]["kernel"] - p0["conv_init"]["kernel"]).max()) > 0
+    # the model really uses W: logits = h W^T + b (float32 dot products of length 32)
+    x = jnp.asarray(np.random.default_rng(0).integers(0, 256, (6, 8, 8, 3)), jnp.uint8)
+    z, h = eval_fn(p1, state.batch_stats, x, jnp.arange(6, dtype=jnp.int32))
+    np.testing.assert_allclose(z, h @ W1.T + b1, rtol=1e-5, atol=1e-5)
 
 
 # --------------------------------------------------------------------------- losses, float64

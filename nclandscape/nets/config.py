@@ -38,6 +38,7 @@ class TrainConfig:
     classifier_bias: bool = True
     fixed_etf: bool = False
     bf16: bool = False                 # bfloat16 compute, float32 parameters and loss
+    fast_compile: bool = False         # XLA optimisation level 0 (tiny runs: compile-bound)
     # objective
     loss: str = "mse"                  # ce | mse | rescaled_mse
     alpha: float = 1.0                 # rescaled MSE weight on the true-class coordinate
@@ -191,4 +192,4 @@ def dumps(cfg: TrainConfig) -> str:
 # Runs in seconds on a CPU; CI runs it. Configs add their own comparison on top.
 TINY = dict(data="tiny", num_classes=4, tiny_train_per_class=16, tiny_test_per_class=8,
             image_size=8, width=4, batch_size=16, epochs=4, lr_decay_epochs=3,
-            restart_epochs=2, eval_batch_size=64, progress=False)
+            restart_epochs=2, eval_batch_size=64, progress=False, fast_compile=True)
