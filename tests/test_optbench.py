@@ -295,6 +295,7 @@ def test_resume_runs_only_missing_optimizers(tmp_path):
     res = run_benchmark(cfg2, out)
     assert res["ran"] == ["adam"] and res["reused"] == ["gd"]
     assert open(path, "rb").read() == before
+    assert not os.path.exists(os.path.join(out, "adam.parquet.tmp-1"))  # the stale partial file is gone
     assert {r["optimizer"] for r in res["summary"]["rows"]} == {"gd", "adam"}
     other = BenchConfig(**{**cfg.__dict__, "steps": 9})
     with pytest.raises(ConfigError, match="steps"):

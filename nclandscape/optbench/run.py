@@ -342,6 +342,9 @@ def run_benchmark(config: BenchConfig, out_dir: str, *, overwrite: bool = False,
             for fname in os.listdir(out_dir):
                 if fname.endswith((".parquet", ".png")) or fname.startswith("summary."):
                     os.remove(os.path.join(out_dir, fname))
+    for fname in os.listdir(out_dir):  # partial files of an interrupted run (never renamed into place)
+        if ".tmp-" in fname:
+            os.remove(os.path.join(out_dir, fname))
     f_star, source = f_star_of(config)
     write_json(cfg_path, {
         "config": config.to_json(),
