@@ -15,7 +15,7 @@ from nclandscape.objectives import objective_for
 from nclandscape.optbench import BenchConfig, minibatch_mask, minibatch_objective, run_benchmark, run_optimizer
 from nclandscape.optbench.run import bench_dtype, read_optimizer_file, tol_of
 from nclandscape.optbench.sgd import batch_key, steps_per_epoch
-from nclandscape.optbench.summary import first_reach, per_seed, quantile, summarize
+from nclandscape.optbench.summary import first_reach, per_seed, quantile, resolve_f_star, summarize
 from nclandscape.metrics import nc_metrics
 from nclandscape.solve import solve
 from nclandscape.theory import mse_global_min
@@ -265,6 +265,14 @@ def test_quantile_and_first_reach_exact():
     np.testing.assert_array_equal(first_reach(gap, steps, 1e-6), [20, np.inf, np.inf])
 
 
+def test_f_star_without_theory_is_the_best_value_found():
+    """Rescaled MSE / unbalanced classes have no closed form: f* = best final value in the folder."""
+    cols = {"seed": np.array([0, 1, 0, 1]), "value": np.array([5.0, 4.0, 2.0, np.nan]), "optimizer": np.array(["a"] * 4)}
+    cols2 = {"seed": np.array([0, 1]), "value": np.array([3.0, 2.5]), "optimizer": np.array(["b"] * 2)}
+    assert resolve_f_star({"f_star": None}, {"a": (cols, {}), "b": (cols2, {})}) == (2.0, "best_found")
+    assert resolve_f_star({"f_star": 1.5, "f_star_source": "theory"}, {}) == (1.5, "theory")
+
+
 def test_summary_thresholds_from_records(mse_dir):
     s = summarize(mse_dir)
     row = next(r for r in s["rows"] if r["optimizer"] == "lbfgs")
@@ -309,6 +317,11 @@ def test_cli_writes_tables_and_plots_and_replot_reads_files(tmp_path, capsys):
     argv = ["optbench", "--K", str(MSE.K), "--n", str(MSE.n), "--d", str(MSE.d), "--optimizers", "sgd,adam",
             "--batch-size", "5", "--seeds", "3", "--steps", "20", "--records-per-decade", "4", "--x64", "--out", out]
     assert cli.main(argv) == 0
+    capsys.readouterr()
+    # --json on the finished folder: nothing re-run, valid JSON ("never" reached is null).
+    assert cli.main(argv + ["--json"]) == 0
+    js = json.loads(capsys.readouterr().out)
+    assert js["ran"] == [] and js["reused"] == ["sgd", "adam"] and js["f_star_source"] == "theory"
     for f in ("config.json", "sgd.parquet", "adam.parquet", "summary.md", "summary.csv", "seeds.csv",
               "curves_vs_iteration.png", "curves_vs_time.png"):
         assert os.path.getsize(os.path.join(out, f)) > 0, f

@@ -94,8 +94,14 @@ def main(args) -> int:
     res = run_benchmark(config, args.out, overwrite=args.overwrite, progress=not args.json, log=log)
     s = res["summary"]
     if args.json:
+        import math
+
+        def clean(v):  # JSON has no inf/nan: "never reached" becomes null
+            return None if isinstance(v, float) and not math.isfinite(v) else v
+
+        rows = [{k: clean(v) for k, v in r.items()} for r in s["rows"]]
         print(json.dumps({"out": args.out, "ran": res["ran"], "reused": res["reused"], "f_star": s["f_star"],
-                          "f_star_source": s["f_star_source"], "rows": s["rows"]}, default=float))
+                          "f_star_source": s["f_star_source"], "rows": rows}))
     else:
         from nclandscape.optbench.summary import markdown
 
