@@ -76,7 +76,7 @@ def test_fixed_etf_classifier_stays_fixed(tmp_path):
     cfg_file = Path(__file__).resolve().parents[1] / "experiments" / "resnet" / "etf.py"
     cfg = load_config_file(cfg_file, tiny=True)[1]["fixed_etf"].replace(epochs=1)
     train(cfg, tmp_path, log=None)
-    K, d = cfg.num_classes, 8 * cfg.width
+    K, d = cfg.tiny_classes, 8 * cfg.width
     model, init_fn, eval_fn, _ = _model_programs(_model_key(_program_key(cfg)), K,
                                                  (0.5,) * 3, (0.25,) * 3, (8, 8, 3))
     p0, s0 = init_fn()

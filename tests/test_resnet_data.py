@@ -111,8 +111,15 @@ def test_missing_or_malformed_paths_raise_config_error(tmp_path):
         load_image_folder(tmp_path)
     with pytest.raises(ConfigError, match="unknown data"):
         load_dataset(TrainConfig(data="imagenet"))
-    with pytest.raises(ConfigError, match="num_classes=4 but the data has 10"):
-        load_dataset(TrainConfig(data_path=str(CIFAR), shards="a", num_classes=4))
+    # a few hundred real images: the tiny settings switched to the CIFAR-10 shards
+    from nclandscape.nets.config import TINY
+
+    cfg = apply_overrides(TrainConfig(**TINY), ["data=cifar10_npz", f"data_path={CIFAR}",
+                                                "shards=a", "train_per_class=30",
+                                                "test_per_class=20"])
+    ds = load_dataset(cfg)
+    assert ds.x_train.shape == (300, 32, 32, 3) and ds.x_test.shape == (200, 32, 32, 3)
+    assert ds.num_classes == 10 and ds.y_train[:3].tolist() == [6, 9, 9]
     assert issubclass(ConfigError, ValueError)
 
 

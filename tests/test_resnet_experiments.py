@@ -60,8 +60,8 @@ def test_tiny_variant_runs(path, tmp_path, capsys):
 
     for cfg in runs.values():
         key = runner._program_key(cfg)
-        n = cfg.tiny_train_per_class * cfg.num_classes
-        step = runner._step_programs(key, n // cfg.batch_size, cfg.num_classes, (0.5,) * 3,
+        n = cfg.tiny_train_per_class * cfg.tiny_classes
+        step = runner._step_programs(key, n // cfg.batch_size, cfg.tiny_classes, (0.5,) * 3,
                                      (0.25,) * 3, (8, 8, 3))[2]
         assert step._cache_size() == 1, cfg.optimizer
     png = out / "nc_curves.png"

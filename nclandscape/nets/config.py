@@ -27,7 +27,7 @@ class TrainConfig:
     test_per_class: int | None = None
     image_size: int | None = None      # image_folder: resize; tiny: side length (default 8)
     test_fraction: float = 0.2         # image_folder without train/ test/ sub-folders
-    num_classes: int = 10
+    tiny_classes: int = 4              # tiny: number of classes (real data: from the data)
     tiny_train_per_class: int = 16
     tiny_test_per_class: int = 8
     data_seed: int = 0
@@ -190,6 +190,6 @@ def dumps(cfg: TrainConfig) -> str:
 
 # The tiny variant every experiment config shares: generated 8x8 data, 4 classes, width 4.
 # Runs in seconds on a CPU; CI runs it. Configs add their own comparison on top.
-TINY = dict(data="tiny", num_classes=4, tiny_train_per_class=16, tiny_test_per_class=8,
+TINY = dict(data="tiny", tiny_classes=4, tiny_train_per_class=16, tiny_test_per_class=8,
             image_size=8, width=4, batch_size=16, epochs=4, lr_decay_epochs=3,
             restart_epochs=2, eval_batch_size=64, progress=False, fast_compile=True)

@@ -243,7 +243,7 @@ def balanced_subset(x, y, per_class: int | None):
 def load_dataset(cfg) -> Dataset:
     """The data set named by ``cfg.data`` (see :mod:`nclandscape.nets.config`)."""
     if cfg.data == "tiny":
-        ds = tiny_dataset(num_classes=cfg.num_classes, n_train=cfg.tiny_train_per_class,
+        ds = tiny_dataset(num_classes=cfg.tiny_classes, n_train=cfg.tiny_train_per_class,
                           n_test=cfg.tiny_test_per_class, image_size=cfg.image_size or 8,
                           seed=cfg.data_seed)
     elif cfg.data == "cifar10_npz":
@@ -257,9 +257,6 @@ def load_dataset(cfg) -> Dataset:
         raise ConfigError(f"unknown data={cfg.data!r}; choose one of {', '.join(SOURCES)}")
     x, y = balanced_subset(ds.x_train, ds.y_train, cfg.train_per_class)
     xt, yt = balanced_subset(ds.x_test, ds.y_test, cfg.test_per_class)
-    if cfg.data != "tiny" and cfg.num_classes != ds.num_classes:
-        raise ConfigError(f"num_classes={cfg.num_classes} but the data has {ds.num_classes} "
-                          f"classes; set num_classes={ds.num_classes}")
     return ds._replace(x_train=x, y_train=y, x_test=xt, y_test=yt)
 
 
