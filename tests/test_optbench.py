@@ -229,12 +229,12 @@ def test_minibatch_sgd_matches_a_plain_loop():
 
 
 def _random_mse_configs(seed=11):
-    """Random vanilla-MSE problems (3 seeds each) with K=4, n=3 and d = 2 < K-1, d = K-1, d = 5 >= K (λ
-    log-uniform in [1e-3, 0.1], bias on/off at random). Shapes (seeds included) as in MSE where
-    possible, so that compiled programs are shared with the other tests."""
+    """Random vanilla-MSE problems, 3 seeds each: K=4, n=3 with d = 5 >= K (three draws; the
+    shape of MSE, so the compiled programs are shared) and d = 2 < K - 1 (one draw); λ
+    log-uniform in [1e-3, 0.1], bias on/off at random."""
     rng = np.random.default_rng(seed)
     out = []
-    for d in (2, 3, 5):
+    for d in (5, 5, 5, 2):
         lw, lh, lb = np.exp(rng.uniform(np.log(1e-3), np.log(0.1), size=3))
         out.append(BenchConfig(K=4, n=3, d=d, lambda_W=float(lw), lambda_H=float(lh), lambda_b=float(lb),
                                bias=bool(rng.integers(0, 2)), seeds=3, steps=400, record_every=400,
@@ -242,7 +242,7 @@ def _random_mse_configs(seed=11):
     return out
 
 
-@pytest.mark.parametrize("cfg", _random_mse_configs(), ids=lambda c: f"K{c.K}n{c.n}d{c.d}{'' if c.bias else '-nobias'}")
+@pytest.mark.parametrize("cfg", _random_mse_configs(), ids=lambda c: f"d{c.d}-lW{c.lambda_W:.1e}{'' if c.bias else '-nobias'}")
 def test_lbfgs_float64_reaches_gap_1e_8(cfg):
     cols, _ = run_optimizer(cfg, "lbfgs")
     a = per_seed(cols)
@@ -358,3 +358,34 @@ def test_float32_stays_float32():
     # The float32 run's step-0 record is the float32 objective at the float32 init (a float64
     # run would differ from it by ~1e-7 relative, more than this 1e-12 test allows).
     assert per_seed(cols)["value"][0, 1] == pytest.approx(float(v0), rel=1e-12)
+
+
+def _doc_commands(prefix):
+    """Commands of docs/optbench.md starting with ``$ <prefix>`` (continuation lines joined)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    lines = open(os.path.join(root, "docs", "optbench.md")).read().splitlines()
+    cmds, i = [], 0
+    while i < len(lines):
+        if lines[i].startswith("$ " + prefix):
+            cmd = lines[i][2:]
+            while cmd.endswith("\\"):
+                i += 1
+                cmd = cmd[:-1] + " " + lines[i].strip()
+            cmds.append(cmd.split())
+        i += 1
+    return cmds
+
+
+def test_docs_example_runs_and_prints_the_documented_table(tmp_path, capsys):
+    """The README section's first optbench command, at tiny size (docs run as code)."""
+    cmd = _doc_commands("nclandscape optbench")[0]
+    argv = cmd[1:]
+    argv[argv.index("--out") + 1] = str(tmp_path / "demo")
+    assert cli.main(argv + ["--seeds", "3", "--steps", "30", "--no-plots"]) == 0
+    out = capsys.readouterr().out
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    doc = open(os.path.join(root, "docs", "optbench.md")).read()
+    header = next(line for line in out.splitlines() if line.startswith("| optimizer"))
+    assert header in doc  # the documented table has the columns the command prints
+    assert [line.split("|")[1].strip() for line in out.splitlines() if line.startswith("| ")][1:] == \
+        ["sgd", "momentum", "adam", "lbfgs"]

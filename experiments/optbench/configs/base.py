@@ -12,6 +12,9 @@ BASE = {
     "x64": True,
 }
 
-# Every config's tiny variant (CI): the same problem, 2 seeds, 40 steps, and two cheap-to-compile
-# optimisers covering both step paths (minibatch sgd; a full-batch optax step with solve's rule).
-TINY = {"seeds": 2, "steps": 40, "records-per-decade": 5, "optimizers": "sgd,momentum"}
+# Every config's tiny variant (CI): the config's loss and flags on a small problem (K=4, n=3, d=5,
+# minibatch 5; the shape of tests/test_optbench.py, so compiled programs are shared), 3 seeds,
+# 40 steps, and two cheap-to-compile optimisers covering both step paths (minibatch sgd; a
+# full-batch optax step under solve's stopping rule).
+TINY = {"K": 4, "n": 3, "d": 5, "batch-size": 5, "seeds": 3, "steps": 40, "records-per-decade": 5,
+        "optimizers": "sgd,momentum"}
