@@ -87,3 +87,21 @@ def test_resume_refuses_a_different_config(tmp_path):
     train(cfg.replace(epochs=1), tmp_path, log=None)
     with pytest.raises(ConfigError, match="different config.*weight_decay"):
         train(cfg.replace(epochs=1, weight_decay=1e-3), tmp_path, log=None)
+
+
+def test_bad_data_path_then_fixed_rerun(tmp_path, capsys):
+    from nclandscape import cli
+
+    cfg = _cfg().replace(epochs=1)
+    bad = cfg.replace(data="cifar10_npz", data_path=str(tmp_path / "missing"))
+    with pytest.raises(ConfigError, match="data_path .*missing.* is not a folder"):
+        train(bad, tmp_path / "run", log=None)
+    assert [r["epoch"] for r in train(cfg, tmp_path / "run", log=None)] == [1]
+    # through the CLI: bad input is exit code 2 with a one-line message
+    rc = cli.main(["train", str(LOSSES), "--tiny", "--out", str(tmp_path / "c"), "--set",
+                   "data=cifar10_python", "--set", f"data_path={tmp_path}"])
+    assert rc == 2
+    assert "cifar10_python: missing file" in capsys.readouterr().err
+    assert cli.main(["train", str(tmp_path / "nope.py"), "--out", str(tmp_path / "d")]) == 2
+    assert cli.main(["train", str(LOSSES), "--tiny", "--out", str(tmp_path / "e"),
+                     "--run", "hinge"]) == 2

@@ -13,10 +13,7 @@ from pathlib import Path
 KIND = "resnet_train"
 
 
-def is_training_run(path) -> bool:
-    """True for a folder written by ``nclandscape train`` (config.json of kind resnet_train
-    plus metrics.jsonl)."""
-    p = Path(path)
+def _is_run(p: Path) -> bool:
     try:
         cfg = json.loads((p / "config.json").read_text())
     except (OSError, ValueError):
@@ -24,11 +21,28 @@ def is_training_run(path) -> bool:
     return isinstance(cfg, dict) and cfg.get("kind") == KIND and (p / "metrics.jsonl").is_file()
 
 
+def expand_runs(path) -> list[Path]:
+    """``[path]`` for a run folder; its run sub-folders (sorted) for the output folder of a
+    config with variants (``DIR/<variant>/``); ``[]`` otherwise."""
+    p = Path(path)
+    if _is_run(p):
+        return [p]
+    if p.is_dir():
+        return sorted(c for c in p.iterdir() if c.is_dir() and _is_run(c))
+    return []
+
+
+def is_training_run(path) -> bool:
+    """True for a folder written by ``nclandscape train``: a run (config.json of kind
+    resnet_train plus metrics.jsonl) or a folder of runs (a config with variants)."""
+    return bool(expand_runs(path))
+
+
 def read_run(path) -> tuple[dict, list[dict]]:
     from nclandscape.errors import ConfigError
 
     p = Path(path)
-    if not is_training_run(p):
+    if not _is_run(p):
         raise ConfigError(f"{str(p)!r} is not a training run folder (needs config.json written "
                           "by 'nclandscape train' and metrics.jsonl)")
     cfg = json.loads((p / "config.json").read_text())
@@ -54,15 +68,17 @@ def _labels(paths, cfgs) -> list[str]:
 def plot_run(run_dirs, out=None) -> list[Path]:
     """Draw the NC figure of ``run_dirs`` overlaid; writes ``<out>.png`` and ``<out>.pdf``.
 
-    ``out`` may be a file stem (a ``.png``/``.pdf`` suffix is dropped), an existing folder
-    (``<folder>/nc_curves``) or None (``<first run>/nc_curves``). Returns the written paths.
+    A folder of runs (``DIR`` of a config with variants) stands for all its runs. ``out`` may
+    be a file stem (a ``.png``/``.pdf`` suffix is dropped), an existing folder
+    (``<folder>/nc_curves``) or None (``<first given folder>/nc_curves``). Returns the paths.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    paths = [Path(p) for p in ([run_dirs] if isinstance(run_dirs, (str, Path)) else run_dirs)]
+    given = [Path(p) for p in ([run_dirs] if isinstance(run_dirs, (str, Path)) else run_dirs)]
+    paths = [r for p in given for r in (expand_runs(p) or [p])]
     if not paths:
         from nclandscape.errors import ConfigError
 
@@ -70,7 +86,7 @@ def plot_run(run_dirs, out=None) -> list[Path]:
     runs = [read_run(p) for p in paths]
     labels = _labels(paths, [c for c, _ in runs])
     if out is None:
-        stem = paths[0] / "nc_curves"
+        stem = given[0] / "nc_curves"
     else:
         stem = Path(out)
         if stem.is_dir():

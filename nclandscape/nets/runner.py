@@ -313,9 +313,11 @@ def train(cfg: TrainConfig, out_dir, *, log: Callable[[str], None] | None = prin
     cfg = validate(cfg)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _check_config(out, cfg)
-    _write_json_atomic(out / "config.json", dumps(cfg))
+    ckpt, mpath = out / "checkpoint.npz", out / "metrics.jsonl"
+    if ckpt.exists():  # without a checkpoint there is nothing to protect: start afresh
+        _check_config(out, cfg)
     ds = load_dataset(cfg)
+    _write_json_atomic(out / "config.json", dumps(cfg))
     N, B = len(ds.y_train), cfg.batch_size
     if N < B:
         raise ConfigError(f"batch_size={B} is larger than the training set ({N} images); "
@@ -330,7 +332,6 @@ def train(cfg: TrainConfig, out_dir, *, log: Callable[[str], None] | None = prin
     data = (jnp.asarray(ds.x_train), jnp.asarray(ds.y_train, jnp.int32),
             jnp.asarray(ds.x_test), jnp.asarray(ds.y_test, jnp.int32))
 
-    ckpt, mpath = out / "checkpoint.npz", out / "metrics.jsonl"
     epoch, s0, n_rec = 0, 0, 0
     if ckpt.exists():
         state, meta = checkpoint.load(ckpt, state)
@@ -360,7 +361,7 @@ def train(cfg: TrainConfig, out_dir, *, log: Callable[[str], None] | None = prin
             if not done and cfg.checkpoint_every_steps and (s + 1) % cfg.checkpoint_every_steps == 0:
                 checkpoint.save(ckpt, state, {"epoch": epoch, "step_in_epoch": s + 1,
                                               "records": len(records)})
-            if not done and int(state.step) == kill_at:
+            if not done and epoch * spe + s + 1 == kill_at:  # host count: no device sync
                 os.kill(os.getpid(), signal.SIGKILL)
         jax.block_until_ready(state)
         dt = time.perf_counter() - t0
@@ -385,7 +386,7 @@ def train(cfg: TrainConfig, out_dir, *, log: Callable[[str], None] | None = prin
                     f"NC3 {rec['nc3']:.3f} NC4 {rec['nc4']:.3f} ({rec['images_per_s']:.0f} img/s)")
         checkpoint.save(ckpt, state, {"epoch": epoch, "step_in_epoch": 0,
                                       "records": len(records)})
-        if int(state.step) == kill_at:
+        if epoch * spe == kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
         s0 = 0
     return records
