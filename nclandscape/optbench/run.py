@@ -32,7 +32,7 @@ import numpy as np
 
 from nclandscape.errors import ConfigError
 from nclandscape.optbench.config import BenchConfig
-from nclandscape.optbench.sgd import batch_key, make_minibatch_step
+from nclandscape.optbench.sgd import batch_key, make_minibatch_step, minibatch_steps
 from nclandscape.solve import SolveState, default_tol, init_opt_state, make_optimizer, make_step, tree_norm
 from nclandscape.ufm import init_params, mask_params
 
@@ -89,7 +89,7 @@ class Runner(NamedTuple):
     """Pure functions of one optimiser for ONE seed; the module-level jitted functions vmap them."""
 
     init: object  # (params0, data, hparams, lr) -> SolveState
-    chunk: object  # (state, key, data, hparams, tol, length) -> SolveState
+    chunk: object  # (state, key, data, hparams, tol, start, length) -> SolveState; start: steps done
     active: object  # (state, tol) -> bool: solve's continuation rule
 
 
@@ -108,22 +108,20 @@ def make_runner(spec: Spec) -> Runner:
         # solve's while-loop condition (its step < max_steps part is the chunk count here).
         return (s.grad_norm > tol) & jnp.isfinite(s.value) & jnp.isfinite(s.grad_norm)
 
-    def chunk(s, key, data, hparams, tol, length):
+    def chunk(s, key, data, hparams, tol, start, length):
         if spec.minibatch:
-            mb_step = make_minibatch_step(spec.loss, data, hparams, opt, batch_size=spec.batch_size)
-            bkey = batch_key(key)
+            mb_step = make_minibatch_step(spec.loss, data, hparams, opt)
+            params, opt_state = minibatch_steps(mb_step, s.params, s.opt_state, batch_key(key), start, length,
+                                                num_samples=data.Y.shape[1], batch_size=spec.batch_size,
+                                                dtype=data.Y.dtype)
+            return s._replace(params=params, opt_state=opt_state, step=s.step + length)
 
-            def body(_, s):
-                params, opt_state = mb_step(s.params, s.opt_state, s.step, bkey)
-                return s._replace(params=params, opt_state=opt_state, step=s.step + 1)
+        step, _ = make_step(objective, data, hparams, opt, spec.solve_name)
 
-        else:
-            step, _ = make_step(objective, data, hparams, opt, spec.solve_name)
-
-            def body(_, s):
-                go = active(s, tol)
-                new = step(s)
-                return jax.tree_util.tree_map(lambda a, b: jnp.where(go, a, b), new, s)
+        def body(_, s):
+            go = active(s, tol)
+            new = step(s)
+            return jax.tree_util.tree_map(lambda a, b: jnp.where(go, a, b), new, s)
 
         # A traced length: one compiled program serves every chunk length (the remainder too).
         return jax.lax.fori_loop(0, length, body, s)
@@ -143,19 +141,19 @@ def active_seeds(states, tol, *, spec: Spec):
 
 
 @partial(jax.jit, static_argnames=("spec",))
-def run_chunk(states, keys, data, hparams, tol, length, *, spec: Spec):
-    """``length`` (an integer array) steps of every seed, vmapped."""
+def run_chunk(states, keys, data, hparams, tol, start, length, *, spec: Spec):
+    """``length`` (an integer array) steps of every seed after ``start`` steps, vmapped."""
     chunk = make_runner(spec).chunk
-    return jax.vmap(lambda s, k: chunk(s, k, data, hparams, tol, length))(states, keys)
+    return jax.vmap(lambda s, k: chunk(s, k, data, hparams, tol, start, length))(states, keys)
 
 
 _COMPILED: dict = {}
 
 
-def compiled_chunk(states, keys, data, hparams, tol, length, *, spec: Spec):
+def compiled_chunk(states, keys, data, hparams, tol, start, length, *, spec: Spec):
     """Ahead-of-time compiled ``run_chunk`` (so compilation is timed apart from running), cached
     per process by spec and argument shapes/dtypes."""
-    args = (states, keys, data, hparams, tol, length)
+    args = (states, keys, data, hparams, tol, start, length)
     sig = (spec, jax.tree_util.tree_structure(args),
            tuple((jnp.shape(x), jnp.result_type(x)) for x in jax.tree_util.tree_leaves(args)))
     if sig not in _COMPILED:
@@ -215,7 +213,7 @@ def run_optimizer(config: BenchConfig, name: str, *, params0=None, progress: boo
     state = jax.block_until_ready(init_states(params0, data, hparams, lr, spec=spec))
     active_seeds(state, tol, spec=spec)
     lengths = np.diff([0] + config.record_steps()).tolist()
-    compiled = compiled_chunk(state, keys, data, hparams, tol, jnp.asarray(0), spec=spec)
+    compiled = compiled_chunk(state, keys, data, hparams, tol, jnp.asarray(0), jnp.asarray(0), spec=spec)
     rec = _record(state, data, hparams, problem.loss)
     compile_s = time.perf_counter() - t0
 
@@ -231,7 +229,7 @@ def run_optimizer(config: BenchConfig, name: str, *, params0=None, progress: boo
         if not minibatch and not bool(np.any(np.asarray(active_seeds(state, tol, spec=spec)))):
             break  # every seed has stopped under solve's rule: later chunks change nothing
         t = time.perf_counter()
-        state = jax.block_until_ready(compiled(state, keys, data, hparams, tol, jnp.asarray(L)))
+        state = jax.block_until_ready(compiled(state, keys, data, hparams, tol, jnp.asarray(done), jnp.asarray(L)))
         opt_time += time.perf_counter() - t
         done += L
         t = time.perf_counter()

@@ -33,13 +33,22 @@ def steps_per_epoch(num_samples: int, batch_size: int) -> int:
     return -(-int(num_samples) // int(batch_size))
 
 
+def epoch_rank(key, epoch, num_samples: int):
+    """Position of every sample in epoch ``epoch``'s shuffled order, ``(num_samples,)`` int32."""
+    perm = jax.random.permutation(jax.random.fold_in(key, epoch), num_samples)
+    return jnp.zeros((num_samples,), jnp.int32).at[perm].set(jnp.arange(num_samples, dtype=jnp.int32))
+
+
+def mask_from_rank(rank, j, *, batch_size: int, dtype=jnp.float32):
+    """0/1 mask of the ``j``-th batch of an epoch whose order is ``rank``."""
+    return ((rank >= j * batch_size) & (rank < (j + 1) * batch_size)).astype(dtype)
+
+
 def minibatch_mask(key, step, *, num_samples: int, batch_size: int, dtype=jnp.float32):
     """``(num_samples,)`` 0/1 mask of the samples in the batch of ``step`` (traced integer)."""
     spe = steps_per_epoch(num_samples, batch_size)
-    epoch, j = step // spe, step % spe
-    perm = jax.random.permutation(jax.random.fold_in(key, epoch), num_samples)
-    rank = jnp.zeros((num_samples,), jnp.int32).at[perm].set(jnp.arange(num_samples, dtype=jnp.int32))
-    return ((rank >= j * batch_size) & (rank < (j + 1) * batch_size)).astype(dtype)
+    rank = epoch_rank(key, step // spe, num_samples)
+    return mask_from_rank(rank, step % spe, batch_size=batch_size, dtype=dtype)
 
 
 def per_sample_fn(loss: str):
@@ -62,15 +71,35 @@ def minibatch_objective(loss: str):
     return f
 
 
-def make_minibatch_step(loss: str, data: UFMData, hparams: HParams, opt, *, batch_size: int):
-    """One minibatch step ``(params, opt_state, step, key) -> (params, opt_state)`` (pure)."""
+def make_minibatch_step(loss: str, data: UFMData, hparams: HParams, opt):
+    """One minibatch step ``(params, opt_state, batch_mask) -> (params, opt_state)`` (pure)."""
     grad_fn = jax.grad(minibatch_objective(loss))
-    num_samples = data.Y.shape[1]
 
-    def step(params, opt_state, t, key):
-        mask = minibatch_mask(key, t, num_samples=num_samples, batch_size=batch_size, dtype=data.Y.dtype)
+    def step(params, opt_state, mask):
         g = grad_fn(params, data, hparams, mask)
         updates, opt_state = opt.update(g, opt_state, params)
         return mask_params(optax.apply_updates(params, updates), data), opt_state
 
     return step
+
+
+def minibatch_steps(step, params, opt_state, key, start, length, *, num_samples: int, batch_size: int, dtype):
+    """Steps ``start .. start + length - 1`` of minibatch SGD from one seed's batch key.
+
+    ``start`` is the same for every seed (not vmapped), so the epoch's order is drawn only at
+    epoch boundaries (``lax.cond`` on an unbatched predicate stays a branch under ``vmap``) instead
+    of at every step; the batches are exactly those of :func:`minibatch_mask`.
+    """
+    spe = steps_per_epoch(num_samples, batch_size)
+
+    def body(i, carry):
+        params, opt_state, rank = carry
+        t = start + i
+        rank = jax.lax.cond((t % spe == 0) & (i > 0), lambda: epoch_rank(key, t // spe, num_samples), lambda: rank)
+        mask = mask_from_rank(rank, t % spe, batch_size=batch_size, dtype=dtype)
+        params, opt_state = step(params, opt_state, mask)
+        return params, opt_state, rank
+
+    rank0 = epoch_rank(key, start // spe, num_samples)
+    params, opt_state, _ = jax.lax.fori_loop(0, length, body, (params, opt_state, rank0))
+    return params, opt_state
