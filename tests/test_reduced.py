@@ -195,6 +195,11 @@ def test_refusals_say_why():
         reduced_solve(rp, rdata, hp, loss="rescaled_mse", optimizer="gd")
     with pytest.raises(ConfigError, match="adam"):
         solve_problem_reduced(Problem(K=2, n=2, d=2), optimizer="adam")
+    # Unknown class Grams (data reduced without its basis) make the numerical rank NaN, and
+    # nothing else: NC1-NC3 do not read them.
+    m_known, m_unknown = jax.jit(reduced_metrics)(rp, rdata), jax.jit(reduced_metrics)(rp, reduce_data(data))
+    assert np.isnan(float(m_unknown.numerical_rank)) and np.isfinite(float(m_known.numerical_rank))
+    assert [float(x) for x in m_unknown[:3]] == [float(x) for x in m_known[:3]]
     # The shared layout is exact only for alpha = 1: anything else is NaN, never a wrong number.
     assert np.isnan(float(jax.jit(reduced_objective)(rp, rdata, hp._replace(alpha=jnp.asarray(2.0)))))
 

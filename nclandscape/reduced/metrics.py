@@ -35,12 +35,15 @@ def reduced_metrics(rparams: ReducedParams, rdata: ReducedData, basis: ReducedBa
     means = p.M / jnp.sqrt(jnp.maximum(sizes, 1))[None, :]  # (d, K)
     hG = means @ sizes / N
     Hbar = (means - hG[:, None]) * cm[None, :]
+    # Within-class scatter Σ_k D_k D_kᵀ (Σ_k G_k is the identity on D's columns), independent of
+    # class_gram; the per-class Grams are needed for the numerical rank only.
+    S = p.D @ p.D.T if p.D.ndim == 2 else jnp.einsum("kdr,ker->de", p.D, p.D)
     Sk = class_scatter(p, rdata) * cm[:, None, None]
 
     Sigma_B = (Hbar @ Hbar.T) / k_eff
     s, U = jnp.linalg.eigh(Sigma_B)
     tol = jnp.max(jnp.abs(s)) * d * eps * 10
-    proj = jnp.einsum("di,de,ei->i", U, Sk.sum(0), U) / N  # u_iᵀ Σ_W u_i
+    proj = jnp.einsum("di,de,ei->i", U, S, U) / N  # u_iᵀ Σ_W u_i
     nc1 = jnp.sum(jnp.where(s > tol, proj / jnp.where(s > tol, s, 1.0), 0.0)) / k_eff
 
     nc2 = _etf_distance(p.W @ p.W.T, cm, k_eff, dim)
@@ -53,6 +56,8 @@ def reduced_metrics(rparams: ReducedParams, rdata: ReducedData, basis: ReducedBa
     fro2 = jnp.sum(ev, axis=1)
     ranks = jnp.where(fro2 > 0, nuc**2 / jnp.where(fro2 > 0, fro2, 1.0), 0.0)
     numerical_rank = jnp.sum(ranks * cm) / k_eff
+    # Unknown class Grams (NaN) must give NaN, not the 0 the thresholding above would turn them into.
+    numerical_rank = jnp.where(jnp.all(jnp.isfinite(grams)), numerical_rank, jnp.nan)
 
     if basis is None:
         nan = jnp.asarray(jnp.nan, dt)

@@ -132,12 +132,12 @@ def _weighted_labels(data: UFMData):
 
 
 def reduce_data(data: UFMData, basis: ReducedBasis | None = None) -> ReducedData:
-    """The Y-free data of a full problem. ``class_gram`` comes from ``basis`` (identity without:
-    right for the per-class layout, whose ``G_k`` are identities on the rank)."""
+    """The Y-free data of a full problem. ``class_gram`` comes from ``basis``; without one it is
+    NaN (unknown), which makes only the numerical rank NaN: nothing else reads it."""
     _, sizes = _weighted_labels(data)
     K, d = data.class_mask.shape[0], data.dim_mask.shape[0]
     if basis is None:
-        gram = jnp.broadcast_to(jnp.eye(d, dtype=data.Y.dtype), (K, d, d)) * data.class_mask[:, None, None]
+        gram = jnp.full((K, d, d), jnp.nan, data.Y.dtype)
     else:
         gram = _class_gram(basis)
     return ReducedData(sizes, data.class_mask, data.dim_mask, data.bias, gram)
@@ -147,7 +147,7 @@ def make_reduced_data(K: int, n: int, d: int, *, bias: bool = True, class_sizes:
                       pad_to: tuple[int, int] | None = None, dtype=None) -> ReducedData:
     """Reduced data straight from sizes (never builds the K×N targets), padded to ``(K_max, d_max)``.
 
-    ``class_gram`` is the identity: fill it with :func:`reduced_init` (shared layout) before use.
+    ``class_gram`` is NaN (unknown): :func:`reduced_init` returns the data with it filled in.
     """
     dtype = dtype or jnp.zeros(()).dtype
     sizes = class_sizes_of(K, n, class_sizes)
@@ -155,7 +155,7 @@ def make_reduced_data(K: int, n: int, d: int, *, bias: bool = True, class_sizes:
     if Kp < K or dp < d:
         raise ConfigError(f"pad_to={pad_to} is smaller than the problem (K={K}, d={d})")
     cm = np.arange(Kp) < K
-    gram = np.broadcast_to(np.eye(dp), (Kp, dp, dp)) * cm[:, None, None]
+    gram = np.full((Kp, dp, dp), np.nan)
     return ReducedData(
         sizes=jnp.asarray(np.pad(np.asarray(sizes, float), (0, Kp - K)), dtype),
         class_mask=jnp.asarray(cm, dtype),
