@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.test_util import check_grads
 
 from nclandscape.errors import ConfigError
 from nclandscape.metrics import nc_metrics
@@ -84,6 +85,9 @@ def test_reduction_is_an_isometry_onto_the_dynamics(loss):
         # float64 rounding of O(1) quantities through an SVD and a few matrix products: 1e-12 is
         # ~4500 eps, far below any structural error (which would be O(1)).
         assert float(jnp.max(errs)) < 1e-12, errs
+    # Autodiff of the closed form against finite differences (first and second order).
+    rp0, _, rdata = _reducer(loss)(p0, data)
+    check_grads(jax.jit(lambda rp: reduced_objective(rp, rdata, hp)), (rp0,), order=2, modes=["rev"])
 
 
 @pytest.mark.parametrize("loss", ["mse", "rescaled_mse"])
