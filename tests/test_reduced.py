@@ -17,7 +17,7 @@ from nclandscape.errors import ConfigError
 from nclandscape.metrics import nc_metrics
 from nclandscape.objectives import mse_objective
 from nclandscape.reduced import (
-    class_scatter, expand_params, make_reduced_data, pad_reduced, reduce_data, reduce_params, reduced_init,
+    balanced_reduced_data, class_scatter, expand_params, make_reduced_data, pad_reduced, reduce_data, reduce_params, reduced_init,
     reduced_metrics, reduced_objective, reduced_solve, reducible, resolve_dynamics, solve_problem_reduced,
 )
 from nclandscape.solve import solve, solve_problem, tree_norm
@@ -324,3 +324,15 @@ def test_vmaps_over_learning_rates_with_one_compile():
     assert list(np.asarray(r.steps)) == [10, 20, 30]
     one = jax.jit(lambda: run(0.05, 20))()
     assert abs(float(one.value - r.value[1])) < 1e-14  # the same arithmetic, batched
+
+
+def test_balanced_reduced_data_from_traced_sizes():
+    """The sweep's in-program constructor equals make_reduced_data (padded), one compile for all."""
+    f = jax.jit(lambda K, n, d, bias: balanced_reduced_data(K, n, d, bias, K_max=6, d_max=9))
+    for K, n, d, bias in [(2, 1, 3, True), (6, 10**6, 9, False), (4, 7, 1, True)]:
+        got = f(K, n, d, 1.0 if bias else 0.0)
+        want = make_reduced_data(K, n, d, bias=bias, pad_to=(6, 9))
+        for name in ("sizes", "class_mask", "dim_mask", "bias"):
+            np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
+        assert np.all(np.isnan(np.asarray(got.class_gram))) and np.all(np.isnan(np.asarray(want.class_gram)))
+    assert f._cache_size() == 1

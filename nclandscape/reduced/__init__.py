@@ -8,14 +8,14 @@ from nclandscape.reduced.metrics import class_scatter, reduced_metrics
 from nclandscape.reduced.objective import reduced_objective
 from nclandscape.reduced.solve import FULL_DRAW_MAX_ENTRIES, make_reduced_step, reduced_solve, solve_problem_reduced
 from nclandscape.reduced.state import (
-    REDUCIBLE_OPTIMIZERS, ReducedBasis, ReducedData, ReducedParams, check_reducible, expand_deviations, expand_params,
+    REDUCIBLE_OPTIMIZERS, ReducedBasis, balanced_reduced_data, ReducedData, ReducedParams, check_reducible, expand_deviations, expand_params,
     is_per_class, layout_for, make_reduced_data, mask_reduced, pad_reduced, reduce_data, reduce_params,
     reduced_data_of, reduced_init, reducible, resolve_dynamics,
 )
 
 __all__ = [
     "class_scatter", "reduced_metrics", "reduced_objective", "FULL_DRAW_MAX_ENTRIES", "make_reduced_step",
-    "reduced_solve", "solve_problem_reduced", "REDUCIBLE_OPTIMIZERS", "ReducedBasis", "ReducedData",
+    "reduced_solve", "solve_problem_reduced", "REDUCIBLE_OPTIMIZERS", "ReducedBasis", "balanced_reduced_data", "ReducedData",
     "ReducedParams", "check_reducible", "expand_deviations", "expand_params", "is_per_class", "layout_for",
     "make_reduced_data", "mask_reduced", "pad_reduced", "reduce_data", "reduce_params", "reduced_data_of",
     "reduced_init", "reducible", "resolve_dynamics",

@@ -165,6 +165,21 @@ def make_reduced_data(K: int, n: int, d: int, *, bias: bool = True, class_sizes:
     )
 
 
+def balanced_reduced_data(K, n, d, bias, *, K_max: int, d_max: int, dtype=None) -> ReducedData:
+    """:func:`make_reduced_data` of a balanced problem from *traced* ``K, n, d, bias`` (inside a
+    sweep program), padded to the static ``(K_max, d_max)``. ``class_gram`` is NaN until
+    :func:`reduced_init` fills it."""
+    dtype = dtype or jnp.zeros(()).dtype
+    cm = (jnp.arange(K_max) < K).astype(dtype)
+    return ReducedData(
+        sizes=cm * jnp.asarray(n, dtype),
+        class_mask=cm,
+        dim_mask=(jnp.arange(d_max) < d).astype(dtype),
+        bias=jnp.asarray(bias, dtype),
+        class_gram=jnp.full((K_max, d_max, d_max), jnp.nan, dtype),
+    )
+
+
 def reduced_data_of(problem, *, pad_to=None, dtype=None) -> ReducedData:
     """:func:`make_reduced_data` for a :class:`~nclandscape.ufm.Problem`."""
     return make_reduced_data(problem.K, problem.n, problem.d, bias=problem.bias, class_sizes=problem.class_sizes,
