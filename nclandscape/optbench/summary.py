@@ -136,10 +136,10 @@ def _csv(rows: list[dict]) -> str:
 
 
 def _fmt(x, kind):
-    if x is None or (isinstance(x, float) and math.isnan(x)):
+    if x is None:
         return "—"
-    if isinstance(x, float) and math.isinf(x):
-        return "never"
+    if isinstance(x, float) and not math.isfinite(x):
+        return "never" if kind in ("int", "s") else str(x)  # a diverged seed's final metric: inf/nan
     if kind == "int":
         return f"{x:.0f}"
     if kind == "s":
