@@ -31,6 +31,8 @@ def problem_from_args(args):
 
     if args.loss not in args._losses:
         raise ConfigError(f"--loss {args.loss!r} is not allowed here: choose one of {', '.join(args._losses)}")
+    if args.loss != "rescaled_mse" and (args.alpha != 1.0 or args.M != 1.0):
+        raise ConfigError(f"--alpha/--M apply to --loss rescaled_mse only (got --loss {args.loss}); drop them or use rescaled_mse")
     sizes = None
     if args.class_sizes:
         try:

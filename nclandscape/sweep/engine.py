@@ -156,15 +156,26 @@ class _Programs:
         if key not in self.cache:
             run_one = make_run_one(bucket, dtype, hessian=hessian)
 
-            def run_chunk(xs):
+            def run_local(xs):
                 TRACE_COUNTS[bucket] += 1  # Python side effect: runs once per trace
                 return jax.vmap(run_one)(xs)
 
-            self.cache[key] = jax.jit(run_chunk)
+            # shard_map: every device runs its own slice with its own while-loop, so devices
+            # never wait on each other (no collective in the loop condition).
+            spec = jax.sharding.PartitionSpec("config")
+            self.cache[key] = jax.jit(_shard_map(run_local, mesh, spec))
         return self.cache[key]
 
 
 PROGRAMS = _Programs()
+
+
+def _shard_map(f, mesh, spec):
+    if hasattr(jax, "shard_map"):
+        return jax.shard_map(f, mesh=mesh, in_specs=(spec,), out_specs=spec, check_vma=False)
+    from jax.experimental.shard_map import shard_map  # older jax
+
+    return shard_map(f, mesh=mesh, in_specs=(spec,), out_specs=spec, check_rep=False)
 
 
 def _mesh():
@@ -215,6 +226,10 @@ def _row(index: int, c: dict, o: dict, dynamics: str) -> dict:
     row.update({k: c[k] for k in INPUT_COLUMNS})
     row.update(o)
     row["status"] = status
+    if "hessian_method" in row:
+        from nclandscape.hessian import HESSIAN_METHODS
+
+        row["hessian_method"] = HESSIAN_METHODS[int(row["hessian_method"])]
     row["f_star"] = f_star
     row["gap"] = (o["objective"] - f_star) if (f_star is not None and status != "diverged") else None
     row["regime"] = regime
