@@ -223,8 +223,13 @@ def reduce_params(params: Params, data: UFMData, *, loss: str = "mse") -> tuple[
     means = (p.H @ Yw.T) / jnp.maximum(sizes, 1)[None, :]  # (d, K)
     X = (p.H - means @ Yw) * data.sample_mask[None, :]
     if per_class:
-        D, Zk = jax.vmap(lambda y: _factor(X * y[None, :], d))(Yw)  # (K, d, r), (K, r, N)
-        Z = jnp.einsum("krn,kn->rn", Zk, Yw)  # class supports are disjoint: keep each on its own
+        # One class at a time (memory N·d, not K·N·d); class supports are disjoint, so each
+        # sample's column of Z is kept from its own class's factor.
+        def one_class(Z, y):
+            Dk, Zk = _factor(X * y[None, :], d)
+            return Z + Zk * y[None, :], Dk
+
+        Z, D = jax.lax.scan(one_class, jnp.zeros((d, X.shape[1]), X.dtype), Yw)
     else:
         D, Z = _factor(X, d)
     rp = ReducedParams(W=p.W, b=p.b, M=means * jnp.sqrt(sizes)[None, :], D=D)
