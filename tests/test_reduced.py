@@ -245,13 +245,15 @@ def test_reduced_init_has_the_law_of_the_full_init():
     Var S_ij = m s⁴ (i ≠ j). m = 3 < d uses Gaussian columns, m = 40 ≥ d Bartlett."""
     d, s, reps = 5, 0.5, 3000
     keys = jax.random.split(jax.random.PRNGKey(11), reps)
-    sample = jax.jit(jax.vmap(lambda k, rd: class_scatter(*reduced_init(k, rd, scale=s, loss="rescaled_mse")),
-                              in_axes=(0, None)))
-    draw_M = jax.jit(jax.vmap(lambda k, rd: reduced_init(k, rd, scale=s, loss="rescaled_mse")[0].M, in_axes=(0, None)))
+
+    def one(k, rd):
+        rp, rd = reduced_init(k, rd, scale=s, loss="rescaled_mse")
+        return class_scatter(rp, rd), rp.M
+
+    sample = jax.jit(jax.vmap(one, in_axes=(0, None)))
     for m in (3, 40):
-        rdata = make_reduced_data(2, m + 1, d)
-        S = np.asarray(sample(keys, rdata)).reshape(reps * 2, d, d)
-        Mv = np.asarray(draw_M(keys, rdata)).reshape(-1)
+        S, Mv = sample(keys, make_reduced_data(2, m + 1, d))
+        S, Mv = np.asarray(S).reshape(reps * 2, d, d), np.asarray(Mv).reshape(-1)
         # Tolerances: 5 standard errors of the Monte-Carlo estimate (false failure probability
         # ~1e-6 per check); a wrong law (e.g. m ± 1 degrees of freedom) is > 5 SE at m = 3.
         se_mean = lambda var: 5 * np.sqrt(var / S.shape[0])
