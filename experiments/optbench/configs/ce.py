@@ -3,7 +3,7 @@ closed form of THEORY.md §2b (``theory.ce_global_min``) gives f*.
 
 Run:    .venv/bin/python experiments/optbench/run.py experiments/optbench/configs/ce.py
 Tiny:   .venv/bin/python experiments/optbench/run.py experiments/optbench/configs/ce.py --tiny --out /tmp/x
-Time:   about 6 min on 2 CPU cores (float64, 32 seeds, 200 000 steps, 20 log-spaced records per decade).
+Time:   about 5 min on 2 busy CPU cores (float64, 32 seeds, 200 000 steps, 20 log-spaced records per decade).
 Expect: the full-batch optimisers reach f* with W a simplex ETF and h = c w^k (NC1-NC3 -> 0);
         minibatch SGD gets close and stalls at its noise floor.
 """

@@ -2,7 +2,7 @@
 
 Run:    .venv/bin/python experiments/optbench/run.py experiments/optbench/configs/mse.py
 Tiny:   .venv/bin/python experiments/optbench/run.py experiments/optbench/configs/mse.py --tiny --out /tmp/x
-Time:   about 6 min on 2 CPU cores (float64, 32 seeds, 200 000 steps, 20 log-spaced records per decade; L-BFGS stops early).
+Time:   about 5 min on 2 busy CPU cores (float64, 32 seeds, 200 000 steps, 20 log-spaced records per decade; L-BFGS stops early).
 Expect: every seed of every full-batch optimiser reaches the closed-form f* (THEORY.md §2) and
         NC1-NC3 -> 0; minibatch SGD (batch 20, constant lr) stalls at a noise floor of the gap but
         its NC metrics still fall by orders of magnitude. λ = 5e-3 makes the slowest modes contract
