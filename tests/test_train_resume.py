@@ -105,3 +105,12 @@ def test_bad_data_path_then_fixed_rerun(tmp_path, capsys):
     assert cli.main(["train", str(tmp_path / "nope.py"), "--out", str(tmp_path / "d")]) == 2
     assert cli.main(["train", str(LOSSES), "--tiny", "--out", str(tmp_path / "e"),
                      "--run", "hinge"]) == 2
+
+
+def test_divergence_stops_the_run(tmp_path):
+    from nclandscape.nets.runner import TrainingDiverged
+
+    cfg = _cfg().replace(epochs=3, lr=1e6)  # SGD at lr 1e6 overflows float32 at once
+    with pytest.raises(TrainingDiverged, match="lower lr"):
+        train(cfg, tmp_path, log=None)
+    assert not (tmp_path / "metrics.jsonl").read_text()  # nothing recorded from a NaN epoch

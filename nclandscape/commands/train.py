@@ -26,6 +26,7 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
+    import sys
     from pathlib import Path
 
     from nclandscape.errors import ConfigError
@@ -41,7 +42,7 @@ def main(args) -> int:
     runs = {k: validate(apply_overrides(v, args.sets)) for k, v in runs.items()}
 
     from nclandscape.nets.plots import plot_run
-    from nclandscape.nets.runner import train
+    from nclandscape.nets.runner import TrainingDiverged, train
 
     out = Path(args.out)
     dirs = []
@@ -51,11 +52,15 @@ def main(args) -> int:
             print(f"== run {name} -> {run_dir}")
         if name and cfg.label is None:
             cfg = cfg.replace(label=name)
-        records = train(cfg, run_dir)
+        try:
+            records = train(cfg, run_dir)
+        except TrainingDiverged as e:
+            print(f"nclandscape train: error: {e}", file=sys.stderr)
+            return 1
         last = records[-1]
-        print(f"{run_dir}: epoch {last['epoch']} train_acc {last['train_acc']:.4f} "
-              f"test_acc {last['test_acc']:.4f} NC1 {last['nc1']:.4g} NC2 {last['nc2']:.4f} "
-              f"NC3 {last['nc3']:.4f} NC4 {last['nc4']:.4f}")
+        print(f"{run_dir}: epoch {last['epoch']} " + " ".join(
+            f"{k} {last[k]:.4g}" if last[k] is not None else f"{k} None"
+            for k in ("train_acc", "test_acc", "nc1", "nc2", "nc3", "nc4")))
         dirs.append(run_dir)
     if not args.no_plot:
         for p in plot_run(dirs, out / "nc_curves"):

@@ -37,6 +37,19 @@ KILL_ENV = "NCLANDSCAPE_KILL_AFTER_STEP"
 MARGIN_QUANTILES = tuple(np.linspace(0.0, 1.0, 21).round(2).tolist())
 
 
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite (the run folder keeps its last good checkpoint)."""
+
+
+def _finite(x):
+    """JSON-safe: non-finite floats become None (strict JSON has no NaN)."""
+    if isinstance(x, float) and not np.isfinite(x):
+        return None
+    if isinstance(x, list):
+        return [_finite(v) for v in x]
+    return x
+
+
 class TrainState(NamedTuple):
     params: Any
     batch_stats: Any
@@ -368,6 +381,11 @@ def train(cfg: TrainConfig, out_dir, *, log: Callable[[str], None] | None = prin
         bar.close()
         epoch_loss = float(state.loss_sum) / spe
         epoch += 1
+        if not np.isfinite(epoch_loss):
+            raise TrainingDiverged(
+                f"{out}: the training loss is {epoch_loss} in epoch {epoch}; lower lr (now "
+                f"{cfg.lr}) or raise batch_size; the last checkpoint is of epoch {epoch - 1} "
+                "(delete the folder to start over)")
         if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
             rec = {"epoch": epoch, "step": int(state.step),
                    "lr": None if cfg.optimizer == "lbfgs" else float(sched(int(state.step) - 1)),
@@ -375,15 +393,18 @@ def train(cfg: TrainConfig, out_dir, *, log: Callable[[str], None] | None = prin
             rec.update(evaluate(state, model, eval_fn, nc_fn, data, cfg))
             rec["images_per_s"] = (spe - s0) * B / dt
             rec["wall_s"] = dt
+            rec = {k: _finite(v) for k, v in rec.items()}
             records.append(rec)
             with open(mpath, "a") as f:
                 f.write(json.dumps(rec) + "\n")
                 f.flush()
                 os.fsync(f.fileno())
             if log:
-                log(f"epoch {epoch}: loss {epoch_loss:.4f} train {rec['train_acc']:.3f} "
-                    f"test {rec['test_acc']:.3f} NC1 {rec['nc1']:.3g} NC2 {rec['nc2']:.3f} "
-                    f"NC3 {rec['nc3']:.3f} NC4 {rec['nc4']:.3f} ({rec['images_per_s']:.0f} img/s)")
+                fmt = lambda k, spec: "None" if rec[k] is None else format(rec[k], spec)
+                log(f"epoch {epoch}: loss {epoch_loss:.4f} train {fmt('train_acc', '.3f')} "
+                    f"test {fmt('test_acc', '.3f')} NC1 {fmt('nc1', '.3g')} NC2 {fmt('nc2', '.3f')} "
+                    f"NC3 {fmt('nc3', '.3f')} NC4 {fmt('nc4', '.3f')} "
+                    f"({rec['images_per_s']:.0f} img/s)")
         checkpoint.save(ckpt, state, {"epoch": epoch, "step_in_epoch": 0,
                                       "records": len(records)})
         if epoch * spe == kill_at:
