@@ -20,6 +20,9 @@ def add_arguments(p):
     p.add_argument("--x64", action="store_true", help="float64 (default float32)")
     p.add_argument("--chunk-size", type=int, default=None, help="configurations per compiled call (default 1024)")
     p.add_argument("--hessian", action="store_true", help="add min_eig, index, hessian_method columns")
+    p.add_argument("--dynamics", choices=["auto", "full", "reduced"], default=None,
+                   help="full simulation, exact class-reduced dynamics (MSE family, full batch, not Adam), or "
+                        "auto: reduced where exact and n >= 256 (default)")
     p.add_argument("--no-plots", action="store_true", help="skip the spec's phase diagrams")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--distributed", action="store_true",
@@ -50,6 +53,8 @@ def build_spec(args):
         engine["hessian"] = True
     if args.x64:
         engine["x64"] = True
+    if args.dynamics:
+        engine["dynamics"] = args.dynamics
     return SweepSpec(fixed, grid, zips, engine)
 
 

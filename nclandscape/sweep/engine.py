@@ -82,26 +82,45 @@ def theory_row(c: dict) -> tuple[float | None, str | None]:
 
 @dataclasses.dataclass(frozen=True)
 class Bucket:
-    family: str  # "mse" (vanilla and rescaled) or "ce"
+    family: str  # full: "mse" (vanilla and rescaled) or "ce"; reduced: "mse" or "rescaled_mse"
     optimizer: str
     K: int
-    N: int
+    N: int  # 0 for reduced dynamics (nothing has shape N)
     d: int
+    dynamics: str = "full"
 
 
-def plan_buckets(configs: list[dict], indices) -> dict[Bucket, list[int]]:
+REDUCED_AUTO_MIN_N = 256  # `auto` uses the reduced dynamics from this many samples per class
+
+
+def config_dynamics(c: dict, dynamics: str) -> str:
+    """The dynamics a configuration runs with: ``full``, ``reduced``, or ``auto`` = reduced where it
+    is exact (MSE family, full batch, GD / heavy-ball / Nesterov / L-BFGS) and n >= 256."""
+    from nclandscape.reduced import resolve_dynamics
+
+    how = resolve_dynamics(dynamics, c["loss"], c["optimizer"])
+    if dynamics == "auto" and c["n"] < REDUCED_AUTO_MIN_N:
+        return "full"
+    return how
+
+
+def plan_buckets(configs: list[dict], indices, dynamics: str = "auto") -> dict[Bucket, list[int]]:
     groups: dict[tuple, list[int]] = defaultdict(list)
     for i in indices:
         c = configs[i]
-        fam = "ce" if c["loss"] == "ce" else "mse"
-        key = (fam, c["optimizer"], _pow2(c["K"]), _pow2(c["K"] * c["n"]), _pow2(c["d"]))
+        dyn = config_dynamics(c, dynamics)
+        if dyn == "reduced":
+            key = (c["loss"], c["optimizer"], _pow2(c["K"]), 0, _pow2(c["d"]), dyn)
+        else:
+            fam = "ce" if c["loss"] == "ce" else "mse"
+            key = (fam, c["optimizer"], _pow2(c["K"]), _pow2(c["K"] * c["n"]), _pow2(c["d"]), dyn)
         groups[key].append(i)
     out = {}
-    for (fam, opt, *_), idx in groups.items():
+    for (fam, opt, _, n_key, _, dyn), idx in groups.items():
         K = max(configs[i]["K"] for i in idx)
-        N = max(configs[i]["K"] * configs[i]["n"] for i in idx)
+        N = 0 if dyn == "reduced" else max(configs[i]["K"] * configs[i]["n"] for i in idx)
         d = max(configs[i]["d"] for i in idx)
-        out[Bucket(fam, opt, K, N, d)] = idx
+        out[Bucket(fam, opt, K, N, d, dyn)] = idx
     return out
 
 
@@ -109,40 +128,88 @@ INT_INPUTS = ("K", "n", "d", "steps_max", "seed")
 FLOAT_INPUTS = ("lambda_W", "lambda_H", "lambda_b", "alpha", "M", "lr", "tol", "scale", "bias")
 
 
-def make_run_one(bucket: Bucket, dtype, *, hessian: bool = False) -> Callable:
-    """The program of one configuration of a bucket: inputs dict of scalars -> outputs dict."""
+def _problem_data(x, bucket: "Bucket", dtype) -> UFMData:
+    """Targets and masks of one configuration, built from its integers inside the program."""
+    K, n, d = x["K"], x["n"], x["d"]
+    j = jnp.arange(bucket.N)
+    valid = j < K * n
+    cls = j // jnp.maximum(n, 1)
+    Y = ((jnp.arange(bucket.K)[:, None] == cls[None, :]) & valid[None, :]).astype(dtype)
+    return UFMData(
+        Y=Y,
+        sample_mask=valid.astype(dtype),
+        class_mask=(jnp.arange(bucket.K) < K).astype(dtype),
+        dim_mask=(jnp.arange(bucket.d) < d).astype(dtype),
+        bias=x["bias"],
+    )
+
+
+def _hparams(x) -> HParams:
+    return HParams(x["lambda_W"], x["lambda_H"], x["lambda_b"], x["alpha"], x["M"])
+
+
+def make_programs(bucket: "Bucket", dtype, *, hessian: bool = False):
+    """``(solve_one, metrics_one)`` of one configuration of a bucket.
+
+    ``solve_one(x) -> (final_state, outputs)`` runs the optimiser; ``metrics_one(x, final_state)
+    -> outputs`` computes the NC metrics (and Hessian columns). They are composed into one
+    program, except on several CPU devices where the metrics run separately (see run_chunk).
+    """
+    if bucket.dynamics == "reduced":
+        from nclandscape.reduced import balanced_reduced_data, reduced_init, reduced_metrics, reduced_solve
+
+        def solve_one(x):
+            rdata = balanced_reduced_data(x["K"], x["n"], x["d"], x["bias"], K_max=bucket.K, d_max=bucket.d, dtype=dtype)
+            rp0, rdata = reduced_init(jax.random.PRNGKey(x["seed"]), rdata, scale=x["scale"], loss=bucket.family)
+            r = reduced_solve(rp0, rdata, _hparams(x), loss=bucket.family, optimizer=bucket.optimizer, lr=x["lr"],
+                              max_steps=x["steps_max"], tol=x["tol"])
+            out = {"objective": r.value, "grad_norm": r.grad_norm, "steps": r.steps, "status": r.status}
+            return (r.params, rdata), out
+
+        def metrics_one(x, state):
+            rparams, rdata = state
+            m = reduced_metrics(rparams, rdata)
+            return {k: v for k, v in m._asdict().items()}
+
+        return solve_one, metrics_one
+
     objective = objective_for("ce" if bucket.family == "ce" else "mse")
-    Kp, Np, dp = bucket.K, bucket.N, bucket.d
     if hessian:
         from nclandscape.hessian import sweep_columns
 
-    def run_one(x):
-        K, n, d = x["K"], x["n"], x["d"]
-        j = jnp.arange(Np)
-        valid = j < K * n
-        cls = j // jnp.maximum(n, 1)
-        Y = ((jnp.arange(Kp)[:, None] == cls[None, :]) & valid[None, :]).astype(dtype)
-        data = UFMData(
-            Y=Y,
-            sample_mask=valid.astype(dtype),
-            class_mask=(jnp.arange(Kp) < K).astype(dtype),
-            dim_mask=(jnp.arange(dp) < d).astype(dtype),
-            bias=x["bias"],
-        )
-        hp = HParams(x["lambda_W"], x["lambda_H"], x["lambda_b"], x["alpha"], x["M"])
+    def solve_one(x):
+        data = _problem_data(x, bucket, dtype)
         p0 = init_params(jax.random.PRNGKey(x["seed"]), data, scale=x["scale"])
-        r = solve(objective, p0, data, hp, optimizer=bucket.optimizer, lr=x["lr"], max_steps=x["steps_max"], tol=x["tol"])
-        m = nc_metrics(r.params.W, r.params.H, r.params.b * data.bias, Y,
-                       sample_mask=data.sample_mask, class_mask=data.class_mask, dim=d)
-        ok = r.status != 1
-        nan = jnp.asarray(jnp.nan, dtype)
+        r = solve(objective, p0, data, _hparams(x), optimizer=bucket.optimizer, lr=x["lr"],
+                  max_steps=x["steps_max"], tol=x["tol"])
         out = {"objective": r.value, "grad_norm": r.grad_norm, "steps": r.steps, "status": r.status}
-        out.update({k: jnp.where(ok, v, nan) for k, v in m._asdict().items()})
+        return r.params, out
+
+    def metrics_one(x, params):
+        data = _problem_data(x, bucket, dtype)
+        m = nc_metrics(params.W, params.H, params.b * data.bias, data.Y,
+                       sample_mask=data.sample_mask, class_mask=data.class_mask, dim=x["d"])
+        out = dict(m._asdict())
         if hessian:
-            out.update(sweep_columns(objective, r.params, data, hp))
+            out.update(sweep_columns(objective, params, data, _hparams(x)))
         return out
 
-    return run_one
+    return solve_one, metrics_one
+
+
+def _finish(outs: dict, status, dtype) -> dict:
+    """Metrics of diverged configurations are NaN."""
+    nan = jnp.asarray(jnp.nan, dtype)
+    ok = status != 1
+    return {k: (jnp.where(ok, v, nan) if jnp.issubdtype(v.dtype, jnp.floating) else v) for k, v in outs.items()}
+
+
+def split_metrics(mesh) -> bool:
+    """On several CPU devices the batched LAPACK eigh (used by the metrics) deadlocks XLA's
+    shared intra-op thread pool (jaxlib 0.10: ``ParallelBatchMap`` inside
+    ``EigenvalueDecompositionSymmetric`` waits on the pool it runs on while the other devices
+    hold its threads). There the metrics run as a second program on one device."""
+    return mesh.devices.size > 1 and mesh.devices.flat[0].platform == "cpu"
 
 
 class _Programs:
@@ -151,19 +218,28 @@ class _Programs:
     def __init__(self):
         self.cache: dict = {}
 
-    def get(self, bucket: Bucket, chunk: int, dtype, mesh, *, hessian: bool):
+    def get(self, bucket: "Bucket", chunk: int, dtype, mesh, *, hessian: bool):
         key = (bucket, chunk, jnp.dtype(dtype).name, hessian, id(mesh))
         if key not in self.cache:
-            run_one = make_run_one(bucket, dtype, hessian=hessian)
+            solve_one, metrics_one = make_programs(bucket, dtype, hessian=hessian)
+            split = split_metrics(mesh)
 
             def run_local(xs):
                 TRACE_COUNTS[bucket] += 1  # Python side effect: runs once per trace
-                return jax.vmap(run_one)(xs)
+                state, outs = jax.vmap(solve_one)(xs)
+                if split:
+                    return state, outs
+                outs.update(jax.vmap(metrics_one)(xs, state))
+                return _finish(outs, outs["status"], dtype)
+
+            def run_metrics(xs, state, status):
+                return _finish(jax.vmap(metrics_one)(xs, state), status, dtype)
 
             # shard_map: every device runs its own slice with its own while-loop, so devices
             # never wait on each other (no collective in the loop condition).
             spec = jax.sharding.PartitionSpec("config")
-            self.cache[key] = jax.jit(_shard_map(run_local, mesh, spec))
+            prog = jax.jit(_shard_map(run_local, mesh, spec))
+            self.cache[key] = (prog, jax.jit(run_metrics) if split else None)
         return self.cache[key]
 
 
@@ -213,8 +289,14 @@ def run_chunk(bucket: Bucket, configs: list[dict], dtype, *, chunk: int, hessian
     np_dtype = np.dtype(jnp.dtype(dtype).name)
     for k in FLOAT_INPUTS:
         xs[k] = _to_global(np.asarray([float(c[k]) for c in padded], np_dtype), sharding)
-    prog = PROGRAMS.get(bucket, size, dtype, mesh, hessian=hessian)
-    out = prog(xs)
+    prog, metrics_prog = PROGRAMS.get(bucket, size, dtype, mesh, hessian=hessian)
+    if metrics_prog is None:
+        out = prog(xs)
+    else:
+        state, out = prog(xs)
+        host_x = {k: np.asarray(v) for k, v in xs.items()}
+        host_state = jax.tree_util.tree_map(np.asarray, state)
+        out = {**out, **metrics_prog(host_x, host_state, np.asarray(out["status"]))}
     host = {k: _to_host(v)[:real] for k, v in out.items()}
     return [{k: host[k][i].item() for k in host} for i in range(real)]
 
@@ -281,6 +363,8 @@ def run_sweep(spec: SweepSpec, out_dir, *, progress: bool = True, chunk_size: in
             "jax_version": jax.__version__, "input_columns": list(INPUT_COLUMNS),
             "output_columns": list(OUTPUT_COLUMNS)}
     resume_key = {"spec": spec.to_dict(), "dtype": jnp.dtype(dtype).name}
+    for c in configs:  # fail early (before any work) on a dynamics that cannot run
+        config_dynamics(c, str(spec.engine.get("dynamics", "auto")))
     multi = jax.process_count() > 1
     if multi:  # a shared filesystem: process 0 creates the folder, then everybody reads it
         from jax.experimental import multihost_utils
@@ -293,7 +377,8 @@ def run_sweep(spec: SweepSpec, out_dir, *, progress: bool = True, chunk_size: in
     if multi:
         multihost_utils.sync_global_devices("nclandscape-sweep-start")
     todo = [i for i in range(len(configs)) if ids[i] not in done]
-    buckets = plan_buckets(configs, todo)
+    dynamics = str(spec.engine.get("dynamics", "auto"))
+    buckets = plan_buckets(configs, todo, dynamics)
     t0 = time.perf_counter()
     chunks_run = 0
     computed = 0
@@ -306,13 +391,13 @@ def run_sweep(spec: SweepSpec, out_dir, *, progress: bool = True, chunk_size: in
                     break
                 sel = idx[s : s + chunk]
                 outs = run_chunk(bucket, [configs[i] for i in sel], dtype, chunk=chunk, hessian=hessian)
-                rows = [_row(i, configs[i], o, "full") for i, o in zip(sel, outs)]
+                rows = [_row(i, configs[i], o, bucket.dynamics) for i, o in zip(sel, outs)]
                 if jax.process_index() == 0:
                     store.write_part(rows, tag=f"{sel[0]:07d}")
                 chunks_run += 1
                 computed += len(sel)
                 bar.update(len(sel))
-                bar.set_postfix(bucket=f"{bucket.optimizer}/{bucket.family} K{bucket.K} N{bucket.N} d{bucket.d}")
+                bar.set_postfix(bucket=f"{bucket.optimizer}/{bucket.family}/{bucket.dynamics} K{bucket.K} N{bucket.N} d{bucket.d}")
     seconds = time.perf_counter() - t0
     table = store.consolidate() if jax.process_index() == 0 else None
     counts = Counter(table.column("status").to_pylist()) if table is not None else {}
