@@ -30,9 +30,9 @@ def main(args) -> int:
     for d in dirs:
         if not d.is_dir():
             raise ConfigError(f"{str(d)!r} is not a folder: give a sweep's or a training run's output folder")
-    if all((d / "metrics.jsonl").exists() for d in dirs):
-        from nclandscape.nets.plots import plot_run
+    from nclandscape.nets.plots import is_training_run, plot_run
 
+    if all(is_training_run(d) for d in dirs):
         paths = plot_run(dirs, args.out)
     else:
         if len(dirs) != 1:

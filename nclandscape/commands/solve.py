@@ -16,6 +16,8 @@ def add_arguments(p):
     g.add_argument("--tol", type=float, default=None, help="stop when ||grad|| <= tol (1e-10 in x64, 1e-5 in f32)")
     g.add_argument("--seed", type=int, default=0, help="seed of the random initialisation")
     g.add_argument("--scale", type=float, default=1.0, help="std of the random initialisation")
+    g.add_argument("--dynamics", default="auto", help="auto | full | reduced: the exact class-reduced dynamics "
+                   "(MSE family, full batch, not Adam); auto uses it where exact and n >= 256")
 
 
 def main(args) -> int:
@@ -31,15 +33,30 @@ def main(args) -> int:
     if args.lr is not None and not args.lr > 0:
         raise ConfigError(f"--lr {args.lr}: give a learning rate > 0")
     dtype = jnp.float64 if args.x64 else jnp.float32
-    out = solve_problem(prob, optimizer=args.optimizer, lr=args.lr, steps=args.steps, seed=args.seed,
-                        scale=args.scale, tol=args.tol, dtype=dtype)
+    from nclandscape.reduced import resolve_dynamics
+    from nclandscape.sweep.engine import REDUCED_AUTO_MIN_N
+
+    dynamics = resolve_dynamics(args.dynamics, prob.loss, args.optimizer)
+    if args.dynamics == "auto" and prob.n < REDUCED_AUTO_MIN_N:
+        dynamics = "full"
+    if dynamics == "reduced":
+        from nclandscape.reduced import solve_problem_reduced
+
+        out = solve_problem_reduced(prob, optimizer=args.optimizer, lr=args.lr, steps=args.steps, seed=args.seed,
+                                    scale=args.scale, tol=args.tol, dtype=dtype)
+    else:
+        out = solve_problem(prob, optimizer=args.optimizer, lr=args.lr, steps=args.steps, seed=args.seed,
+                            scale=args.scale, tol=args.tol, dtype=dtype)
+        out["dynamics"] = "full"
     out = {"K": prob.K, "n": prob.n, "d": prob.d, "loss": prob.loss, "bias": prob.bias, **out}
     if args.json:
         print_json(out)
     else:
-        print(f"{prob.loss} K={prob.K} n={prob.n} d={prob.d} bias={prob.bias}  {args.optimizer}, {out['steps']} steps, {out['status']} ({out['time_s']:.2f} s)")
+        print(f"{prob.loss} K={prob.K} n={prob.n} d={prob.d} bias={prob.bias}  {args.optimizer} ({out['dynamics']} dynamics), {out['steps']} steps, {out['status']} ({out['time_s']:.2f} s)")
         print(f"  objective {out['objective']:.10g}   ||grad|| {out['grad_norm']:.2e}")
         if out["f_star"] is not None:
             print(f"  f* {out['f_star']:.10g}   gap {out['gap']:.3e}   regime {out['regime']}")
-        print("  NC1 {nc1:.2e}  NC2 {nc2:.2e}  NC3 {nc3:.2e}  NC4 {nc4:.3f}  rank {numerical_rank:.3f}  min cos margin {min_cos_margin:.4f}".format(**out))
+        fmt = lambda v, f: "n/a" if v is None or v != v else format(v, f)  # noqa: E731
+        print(f"  NC1 {fmt(out['nc1'], '.2e')}  NC2 {fmt(out['nc2'], '.2e')}  NC3 {fmt(out['nc3'], '.2e')}  NC4 {fmt(out['nc4'], '.3f')}"
+              f"  rank {fmt(out['numerical_rank'], '.3f')}  min cos margin {fmt(out['min_cos_margin'], '.4f')}")
     return 0 if out["status"] != "diverged" else 1
