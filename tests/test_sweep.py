@@ -33,7 +33,7 @@ def _problem(r):
 def test_mixed_shapes_lbfgs_x64_reach_theory_and_match_solve(tmp_path):
     rng = np.random.default_rng(0)
     zipped = {"K": [], "n": [], "d": [], "lambda_W": [], "lambda_H": [], "lambda_b": [], "bias": []}
-    for _ in range(10):
+    for _ in range(8):
         K = int(rng.integers(2, 7))
         zipped["K"].append(K)
         zipped["n"].append(int(rng.integers(1, 5)))
@@ -44,12 +44,12 @@ def test_mixed_shapes_lbfgs_x64_reach_theory_and_match_solve(tmp_path):
     spec = SweepSpec(fixed={"optimizer": "lbfgs", "steps_max": 4000, "seed": 7, "scale": 0.5}, zips=[zipped])
     s = run_sweep(spec, tmp_path / "sw", progress=False)
     rows = _rows(tmp_path / "sw")
-    assert s.total == 10 and len(rows) == 10 and s.buckets >= 2
+    assert s.total == 8 and len(rows) == 8 and s.buckets >= 2
     ok = [r for r in rows if r["status"] == "ok"]
-    assert len(ok) >= 9
+    assert len(ok) >= 7
     for r in ok:
         assert abs(r["gap"]) <= 1e-7 * r["f_star"]  # the bound
-    for r in ok[:4]:
+    for r in ok[:2]:
         single = solve_problem(_problem(r), optimizer="lbfgs", steps=4000, seed=7, scale=0.5, dtype=np.float64)
         assert single["status"] == "ok"
         # Same start (padding-invariant init), same algorithm; padding changes only the rounding,

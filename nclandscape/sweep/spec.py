@@ -117,6 +117,8 @@ def expand_values(name: str, spec) -> list:
                 vals = list(range(*[int(a) for a in args]))
             else:
                 raise ConfigError(f"{name}: unknown range kind {kind!r}: use logspace, linspace or range")
+        except ConfigError:
+            raise
         except (TypeError, ValueError):
             raise ConfigError(f"{name}: {kind} needs [LO, HI, NUM], got {args!r}") from None
     elif isinstance(spec, (list, tuple)):
