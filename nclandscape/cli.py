@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import pkgutil
 import sys
 
@@ -47,19 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _cpu_device_workaround() -> None:
-    """Several CPU "devices" on few cores (``--xla_force_host_platform_device_count``) deadlock in
-    XLA's multi-threaded Eigen pool on long while-loops (seen with jax 0.10 on 2 cores: a sweep
-    of 150+ steps over 4 devices hangs with no CPU use). Single-threaded Eigen per device avoids
-    it and costs nothing there, since the devices already share the cores. Must run before the
-    backend starts, so it lives here."""
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_force_host_platform_device_count" in flags and "xla_cpu_multi_thread_eigen" not in flags:
-        os.environ["XLA_FLAGS"] = flags + " --xla_cpu_multi_thread_eigen=false"
-
-
 def main(argv: list[str] | None = None) -> int:
-    _cpu_device_workaround()
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "_main", None) is None:

@@ -18,6 +18,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from nclandscape import linalg
+
 
 class NCMetrics(NamedTuple):
     nc1: jax.Array
@@ -63,7 +65,7 @@ def _etf_distance(A, cm, k_eff, dim):
     An = A / jnp.maximum(jnp.linalg.norm(A), jnp.finfo(A.dtype).tiny)
     P, T_full = _etf_target(cm, k_eff)
     S = P @ (0.5 * (An + An.T)) @ P
-    _, vecs = jnp.linalg.eigh(S)
+    _, vecs = linalg.eigh(S)
     keep = (jnp.arange(K) >= K - dim).astype(A.dtype)  # top-`dim` eigenvectors (ascending order)
     PV = (vecs * keep[None, :]) @ vecs.T
     T_low = PV / jnp.sqrt(jnp.maximum(dim, 1).astype(A.dtype))
@@ -111,7 +113,7 @@ def nc_metrics(W, H, b, Y, *, sample_mask=None, class_mask=None, dim=None) -> NC
     # Within-class deviations X (d, N); padded samples contribute 0.
     X = (H - means @ Yf) * sm[None, :]
     Sigma_B = (Hbar @ Hbar.T) / k_eff
-    s, U = jnp.linalg.eigh(Sigma_B)
+    s, U = linalg.eigh(Sigma_B)
     eps = jnp.finfo(dt).eps
     tol = jnp.max(jnp.abs(s)) * d * eps * 10
     proj = jnp.sum((U.T @ X) ** 2, axis=1) / n_eff  # u_i^T Sigma_W u_i >= 0 by construction
@@ -132,7 +134,7 @@ def nc_metrics(W, H, b, Y, *, sample_mask=None, class_mask=None, dim=None) -> NC
 
     # Numerical rank (1/K) sum_k ||H_k||_*^2 / ||H_k||_F^2 via the d x d Gram of each class.
     grams = jnp.einsum("dn,kn,en->kde", H, Yf, H)
-    ev = jnp.linalg.eigvalsh(grams)
+    ev = linalg.eigvalsh(grams)
     # Eigenvalues below the Gram's rounding level are zero (else sqrt(1e-16) = 1e-8 leaks in).
     ev = jnp.where(ev > jnp.max(ev, axis=1, keepdims=True) * d * eps * 10, ev, 0.0)
     nuc = jnp.sum(jnp.sqrt(ev), axis=1)

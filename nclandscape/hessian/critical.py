@@ -14,6 +14,8 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+
+from nclandscape import linalg
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
@@ -100,7 +102,7 @@ def newton_critical_point(objective, params: Params, data: UFMData, hparams: HPa
     def body(s):
         x, gn, k = s
         gr = grad(x)
-        w, V = jnp.linalg.eigh(0.5 * (hess(x) + hess(x).T))
+        w, V = linalg.eigh(0.5 * (hess(x) + hess(x).T))
         cut = 1e-10 * jnp.max(jnp.abs(w))
         inv = jnp.where(jnp.abs(w) > cut, 1.0 / jnp.where(jnp.abs(w) > cut, w, 1.0), 0.0)
         dx = -V @ (inv * (V.T @ gr))
@@ -164,11 +166,11 @@ def escape_bound(objective, params: Params, data: UFMData, hparams: HParams, *, 
     Z = params.W @ params.H + (params.b * data.bias)[:, None]
     L = lambda Z: jnp.sum(ell(Z, data.Y) * data.sample_mask) / N
     G = jax.grad(L)(Z)
-    sigma = jnp.linalg.svd(G, compute_uv=False)[0]
+    sigma = linalg.svdvals(G)[0]
     lw, lh = hparams.lambda_W, hparams.lambda_H
     bound = 0.5 * (lw + lh) - jnp.sqrt((0.5 * (lw - lh)) ** 2 + sigma**2)
     M = jnp.concatenate([params.W.T, params.H], axis=1)  # (d, K + N)
-    s = jnp.linalg.svd(M, compute_uv=False)
+    s = linalg.svdvals(M)
     rank = jnp.sum(s > rank_tol * jnp.maximum(jnp.max(s), 1.0))
     return bound, rank < params.W.shape[1]
 

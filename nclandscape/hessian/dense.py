@@ -15,6 +15,8 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+
+from nclandscape import linalg
 from jax.flatten_util import ravel_pytree
 
 from nclandscape.ufm import HParams, Params, UFMData
@@ -84,7 +86,7 @@ def masked_eigh(A, mask) -> Spectrum:
     m = mask.astype(A.dtype)
     s = sentinel_for(A, m)
     B = A * m[:, None] * m[None, :] + jnp.diag((1.0 - m) * s)
-    w, V = jnp.linalg.eigh(B)
+    w, V = linalg.eigh(B)
     n_real = jnp.sum(m > 0)
     valid = jnp.arange(A.shape[0]) < n_real
     return Spectrum(w, V, valid)

@@ -17,6 +17,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from nclandscape import linalg
+
 
 class LanczosDecomposition(NamedTuple):
     basis: jax.Array  # (m, P) orthonormal rows q_0 … q_{m-1} (zero rows for invalid steps)
@@ -119,7 +121,7 @@ def tridiagonal(dec: LanczosDecomposition):
 def ritz(dec: LanczosDecomposition) -> RitzPairs:
     """Ritz values (ascending) and vectors of a Lanczos decomposition."""
     T = tridiagonal(dec)
-    theta, S = jnp.linalg.eigh(T)
+    theta, S = linalg.eigh(T)
     n_ok = jnp.sum(dec.valid)
     valid = jnp.arange(theta.shape[0]) < n_ok
     Y = dec.basis.T @ S
@@ -159,7 +161,7 @@ def slq(matvec, dim: int, num_steps: int, num_probes: int, key, *, mask=None, dt
         flags = dec.betas[:-1] == 0
         first_break = jnp.where(jnp.any(flags), jnp.argmax(flags), num_steps - 1)
         dec = dec._replace(valid=dec.valid & (jnp.arange(num_steps) <= first_break))
-        theta, S = jnp.linalg.eigh(tridiagonal(dec))
+        theta, S = linalg.eigh(tridiagonal(dec))
         n_ok = jnp.sum(dec.valid)
         w = jnp.where(jnp.arange(num_steps) < n_ok, S[0, :] ** 2, 0.0)
         return theta, w

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from nclandscape import linalg
+
 from nclandscape.metrics import NCMetrics, _etf_distance, cosine_margins
 from nclandscape.reduced.state import ReducedBasis, ReducedData, ReducedParams, expand_deviations, mask_reduced
 
@@ -41,7 +43,7 @@ def reduced_metrics(rparams: ReducedParams, rdata: ReducedData, basis: ReducedBa
     Sk = class_scatter(p, rdata) * cm[:, None, None]
 
     Sigma_B = (Hbar @ Hbar.T) / k_eff
-    s, U = jnp.linalg.eigh(Sigma_B)
+    s, U = linalg.eigh(Sigma_B)
     tol = jnp.max(jnp.abs(s)) * d * eps * 10
     proj = jnp.einsum("di,de,ei->i", U, S, U) / N  # u_iᵀ Σ_W u_i
     nc1 = jnp.sum(jnp.where(s > tol, proj / jnp.where(s > tol, s, 1.0), 0.0)) / k_eff
@@ -50,7 +52,7 @@ def reduced_metrics(rparams: ReducedParams, rdata: ReducedData, basis: ReducedBa
     nc3 = _etf_distance(p.W @ Hbar, cm, k_eff, dim)
 
     grams = jnp.einsum("dk,ek->kde", p.M, p.M) + Sk
-    ev = jnp.linalg.eigvalsh(grams)
+    ev = linalg.eigvalsh(grams)
     ev = jnp.where(ev > jnp.max(ev, axis=1, keepdims=True) * d * eps * 10, ev, 0.0)
     nuc = jnp.sum(jnp.sqrt(ev), axis=1)
     fro2 = jnp.sum(ev, axis=1)

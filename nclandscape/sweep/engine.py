@@ -152,8 +152,7 @@ def make_programs(bucket: "Bucket", dtype, *, hessian: bool = False):
     """``(solve_one, metrics_one)`` of one configuration of a bucket.
 
     ``solve_one(x) -> (final_state, outputs)`` runs the optimiser; ``metrics_one(x, final_state)
-    -> outputs`` computes the NC metrics (and Hessian columns). They are composed into one
-    program, except on several CPU devices where the metrics run separately (see run_chunk).
+    -> outputs`` computes the NC metrics (and Hessian columns); one program runs both.
     """
     if bucket.dynamics == "reduced":
         from nclandscape.reduced import balanced_reduced_data, reduced_init, reduced_metrics, reduced_solve
@@ -204,14 +203,6 @@ def _finish(outs: dict, status, dtype) -> dict:
     return {k: (jnp.where(ok, v, nan) if jnp.issubdtype(v.dtype, jnp.floating) else v) for k, v in outs.items()}
 
 
-def split_metrics(mesh) -> bool:
-    """On several CPU devices the batched LAPACK eigh (used by the metrics) deadlocks XLA's
-    shared intra-op thread pool (jaxlib 0.10: ``ParallelBatchMap`` inside
-    ``EigenvalueDecompositionSymmetric`` waits on the pool it runs on while the other devices
-    hold its threads). There the metrics run as a second program on one device."""
-    return mesh.devices.size > 1 and mesh.devices.flat[0].platform == "cpu"
-
-
 class _Programs:
     """Compiled chunk programs, one per (bucket, chunk size, dtype, options)."""
 
@@ -222,24 +213,18 @@ class _Programs:
         key = (bucket, chunk, jnp.dtype(dtype).name, hessian, id(mesh))
         if key not in self.cache:
             solve_one, metrics_one = make_programs(bucket, dtype, hessian=hessian)
-            split = split_metrics(mesh)
 
             def run_local(xs):
                 TRACE_COUNTS[bucket] += 1  # Python side effect: runs once per trace
                 state, outs = jax.vmap(solve_one)(xs)
-                if split:
-                    return state, outs
                 outs.update(jax.vmap(metrics_one)(xs, state))
                 return _finish(outs, outs["status"], dtype)
-
-            def run_metrics(xs, state, status):
-                return _finish(jax.vmap(metrics_one)(xs, state), status, dtype)
 
             # shard_map: every device runs its own slice with its own while-loop, so devices
             # never wait on each other (no collective in the loop condition).
             spec = jax.sharding.PartitionSpec("config")
             prog = jax.jit(_shard_map(run_local, mesh, spec))
-            self.cache[key] = (prog, jax.jit(run_metrics) if split else None)
+            self.cache[key] = prog
         return self.cache[key]
 
 
@@ -289,14 +274,7 @@ def run_chunk(bucket: Bucket, configs: list[dict], dtype, *, chunk: int, hessian
     np_dtype = np.dtype(jnp.dtype(dtype).name)
     for k in FLOAT_INPUTS:
         xs[k] = _to_global(np.asarray([float(c[k]) for c in padded], np_dtype), sharding)
-    prog, metrics_prog = PROGRAMS.get(bucket, size, dtype, mesh, hessian=hessian)
-    if metrics_prog is None:
-        out = prog(xs)
-    else:
-        state, out = prog(xs)
-        host_x = {k: np.asarray(v) for k, v in xs.items()}
-        host_state = jax.tree_util.tree_map(np.asarray, state)
-        out = {**out, **metrics_prog(host_x, host_state, np.asarray(out["status"]))}
+    out = PROGRAMS.get(bucket, size, dtype, mesh, hessian=hessian)(xs)
     host = {k: _to_host(v)[:real] for k, v in out.items()}
     return [{k: host[k][i].item() for k in host} for i in range(real)]
 
