@@ -23,6 +23,16 @@ def _host_backend() -> bool:
     return jax.default_backend() == "cpu"
 
 
+def _finite_stack(x):
+    """(x with non-finite matrices replaced by the identity, mask of the bad ones): LAPACK raises
+    on NaN where jnp.linalg returns NaN; we return NaN too."""
+    x = np.array(x)
+    bad = ~np.isfinite(x).all(axis=(-2, -1))
+    if bad.any():
+        x[bad] = np.eye(x.shape[-2], x.shape[-1], dtype=x.dtype)
+    return x, bad
+
+
 def eigh(a):
     """Eigenvalues (ascending) and eigenvectors of symmetric ``a`` (``(..., n, n)``)."""
     a = jnp.asarray(a)
@@ -30,7 +40,9 @@ def eigh(a):
         return jnp.linalg.eigh(a)
 
     def host(x):
-        w, v = np.linalg.eigh(np.asarray(x))
+        x, bad = _finite_stack(x)
+        w, v = np.linalg.eigh(x)
+        w[bad], v[bad] = np.nan, np.nan
         return w.astype(x.dtype), v.astype(x.dtype)
 
     out = (jax.ShapeDtypeStruct(a.shape[:-1], a.dtype), jax.ShapeDtypeStruct(a.shape, a.dtype))
@@ -44,7 +56,10 @@ def eigvalsh(a):
         return jnp.linalg.eigvalsh(a)
 
     def host(x):
-        return np.linalg.eigvalsh(np.asarray(x)).astype(x.dtype)
+        x, bad = _finite_stack(x)
+        w = np.linalg.eigvalsh(x)
+        w[bad] = np.nan
+        return w.astype(x.dtype)
 
     return jax.pure_callback(host, jax.ShapeDtypeStruct(a.shape[:-1], a.dtype), a, vmap_method="expand_dims")
 
@@ -56,7 +71,10 @@ def svdvals(a):
         return jnp.linalg.svd(a, compute_uv=False)
 
     def host(x):
-        return np.linalg.svd(np.asarray(x), compute_uv=False).astype(x.dtype)
+        x, bad = _finite_stack(x)
+        s = np.linalg.svd(x, compute_uv=False)
+        s[bad] = np.nan
+        return s.astype(x.dtype)
 
     k = min(a.shape[-2], a.shape[-1])
     return jax.pure_callback(host, jax.ShapeDtypeStruct(a.shape[:-2] + (k,), a.dtype), a, vmap_method="expand_dims")

@@ -9,7 +9,7 @@ spectrum (‖∇f‖, λ_min, index), cross-checked by float64 L-BFGS from rando
 must equal f*), and compared with the closed-form vanilla-MSE minimiser of the same problem:
 smallest non-zero eigenvalue λ_+ (eigenvalues below 1e-8 · λ_max are the O(d) rotation zero
 modes), λ_max, condition number κ = λ_max / λ_+ and the number of zero modes.
-Expected result (measured, see experiments/RESULTS_hessian.md): every CE minimiser is a minimum
+Expected result (measured, see experiments/RESULTS.md): every CE minimiser is a minimum
 with only symmetry zero modes (index 0) and λ_+ = λ (the weight decay); its λ_max is small
 (softmax curvature p(1 − p) at a confident optimum, ≈ 0.02 … 0.1) while MSE's is ≈ 1.1, so at
 the minimum CE is far *better* conditioned than MSE (κ ≈ 10–20 vs ≈ 1/λ).

@@ -9,7 +9,7 @@ Tiny:  nclandscape train experiments/resnet/feature_dim.py --tiny --out /tmp/fdi
        (K = 4 classes, d in {2, 3, 4, 32}: the same four regimes)
 Time:  4 runs x 200 epochs; GPU time still to be measured (estimate ~10-15 min per run, H100).
 Note:  on 200 real images at batch 20 and width 8 every run with the extra layer diverged at
-       lr 0.05 (lr 0.01 was fine; experiments/RESULTS_resnet.md); check lr 0.05 at batch 128.
+       lr 0.05 (lr 0.01 was fine; experiments/RESULTS.md); check lr 0.05 at batch 128.
 Expect (papers' trend): for d >= K-1 NC1-NC3 all go to ~0 as with d = 512; for d = 5 < K-1
        NC1 still collapses and NC2/NC3 go to ~0 against the rank-d target (the metrics use the
        best rank-d approximation of the ETF), with a lower test accuracy.

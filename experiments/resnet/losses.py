@@ -7,7 +7,7 @@ Run:   nclandscape train experiments/resnet/losses.py --out runs/losses
 Tiny:  nclandscape train experiments/resnet/losses.py --tiny --out /tmp/losses   (~15 s, CPU)
 Time:  3 runs x 200 epochs; GPU time still to be measured (estimate ~10-15 min per run on one
        H100 at >= 19k img/s); impractical on a 2-core CPU (~30 img/s, see
-       benchmarks/RESULTS_resnet.md).
+       benchmarks/RESULTS.md).
 Expect (papers' trend): all three losses reach ~100% train accuracy; NC1, NC2, NC3 fall by
        orders of magnitude after the first lr decay and NC4 goes to ~0; MSE and rescaled MSE
        reach test accuracy comparable to CE (~93-95%). Tiny: finishes, NC metrics finite,
