@@ -83,12 +83,10 @@ def default_tol(dtype) -> float:
     return 1e-10 if jnp.dtype(dtype) == jnp.float64 else 1e-5
 
 
-def make_step(objective, data: UFMData, hparams: HParams, opt, name: str):
-    """One optimiser step ``SolveState -> SolveState`` (pure)."""
-
-    def f(p):
-        return objective(p, data, hparams)
-
+def make_step_fn(f, project, opt, name: str):
+    """One optimiser step ``SolveState -> SolveState`` minimising ``f(params)``; ``project`` maps
+    the updated parameters back to the feasible set (padding masks). Pure; returns
+    ``(step, value_and_grad)``."""
     value_and_grad = jax.value_and_grad(f)
 
     def step(s: SolveState) -> SolveState:
@@ -96,11 +94,38 @@ def make_step(objective, data: UFMData, hparams: HParams, opt, name: str):
             updates, opt_state = opt.update(s.grad, s.opt_state, s.params, value=s.value, grad=s.grad, value_fn=f)
         else:
             updates, opt_state = opt.update(s.grad, s.opt_state, s.params)
-        params = mask_params(optax.apply_updates(s.params, updates), data)
+        params = project(optax.apply_updates(s.params, updates))
         value, grad = value_and_grad(params)
         return SolveState(params, opt_state, s.step + 1, value, grad, tree_norm(grad))
 
     return step, value_and_grad
+
+
+def make_step(objective, data: UFMData, hparams: HParams, opt, name: str):
+    """One optimiser step of ``objective(params, data, hparams)`` on the UFM parameters (pure)."""
+    return make_step_fn(lambda p: objective(p, data, hparams), lambda p: mask_params(p, data), opt, name)
+
+
+def minimize(f, params0, *, optimizer: str, lr, max_steps, tol, dtype, project=lambda p: p) -> SolveResult:
+    """The early-stopping loop shared by :func:`solve` and the reduced dynamics: minimise
+    ``f(params)`` from ``params0`` with an optax optimiser; pure and jittable (``lr``,
+    ``max_steps`` and ``tol`` may be traced; ``optimizer`` is static)."""
+    check_optimizer(optimizer)
+    lr = DEFAULT_LR[optimizer] if lr is None else lr
+    tol = default_tol(dtype) if tol is None else tol
+    opt = make_optimizer(optimizer)
+    step, value_and_grad = make_step_fn(f, project, opt, optimizer)
+    params0 = project(params0)
+    v0, g0 = value_and_grad(params0)
+    s0 = SolveState(params0, init_opt_state(opt, optimizer, params0, lr), jnp.asarray(0), v0, g0, tree_norm(g0))
+
+    def cond(s):
+        return (s.step < max_steps) & (s.grad_norm > tol) & jnp.isfinite(s.value) & jnp.isfinite(s.grad_norm)
+
+    s = jax.lax.while_loop(cond, step, s0)
+    finite = jnp.isfinite(s.value) & jnp.isfinite(s.grad_norm)
+    status = jnp.where(~finite, STATUS_DIVERGED, jnp.where(s.grad_norm <= tol, STATUS_OK, STATUS_NOT_CONVERGED))
+    return SolveResult(s.params, s.value, s.grad_norm, s.step, status)
 
 
 def solve(
@@ -118,23 +143,8 @@ def solve(
 
     ``lr``, ``max_steps`` and ``tol`` may be traced arrays (vmappable); ``optimizer`` is static.
     """
-    check_optimizer(optimizer)
-    dtype = data.Y.dtype
-    lr = DEFAULT_LR[optimizer] if lr is None else lr
-    tol = default_tol(dtype) if tol is None else tol
-    opt = make_optimizer(optimizer)
-    step, value_and_grad = make_step(objective, data, hparams, opt, optimizer)
-    params0 = mask_params(params0, data)
-    v0, g0 = value_and_grad(params0)
-    s0 = SolveState(params0, init_opt_state(opt, optimizer, params0, lr), jnp.asarray(0), v0, g0, tree_norm(g0))
-
-    def cond(s):
-        return (s.step < max_steps) & (s.grad_norm > tol) & jnp.isfinite(s.value) & jnp.isfinite(s.grad_norm)
-
-    s = jax.lax.while_loop(cond, step, s0)
-    finite = jnp.isfinite(s.value) & jnp.isfinite(s.grad_norm)
-    status = jnp.where(~finite, STATUS_DIVERGED, jnp.where(s.grad_norm <= tol, STATUS_OK, STATUS_NOT_CONVERGED))
-    return SolveResult(s.params, s.value, s.grad_norm, s.step, status)
+    return minimize(lambda p: objective(p, data, hparams), params0, optimizer=optimizer, lr=lr,
+                    max_steps=max_steps, tol=tol, dtype=data.Y.dtype, project=lambda p: mask_params(p, data))
 
 
 def solve_problem(problem, *, optimizer="lbfgs", lr=None, steps=1000, seed=0, scale=1.0, tol=None, dtype=None) -> dict:

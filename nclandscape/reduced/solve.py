@@ -11,7 +11,6 @@ import time
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from nclandscape.errors import ConfigError
 from nclandscape.reduced.metrics import reduced_metrics
@@ -21,8 +20,8 @@ from nclandscape.reduced.state import (
     reduced_init,
 )
 from nclandscape.solve import (
-    DEFAULT_LR, STATUS_DIVERGED, STATUS_NAMES, STATUS_NOT_CONVERGED, STATUS_OK, SolveResult, SolveState, check_optimizer,
-    default_tol, init_opt_state, make_optimizer, tree_norm,
+    DEFAULT_LR, STATUS_DIVERGED, STATUS_NAMES, STATUS_NOT_CONVERGED, STATUS_OK, SolveResult, check_optimizer,
+    default_tol, make_step_fn, minimize,
 )
 from nclandscape.ufm import HParams
 
@@ -33,22 +32,7 @@ FULL_DRAW_MAX_ENTRIES = 1 << 24
 
 def make_reduced_step(rdata: ReducedData, hparams: HParams, opt, name: str):
     """One optimiser step on the reduced state (pure), the twin of ``nclandscape.solve.make_step``."""
-
-    def f(p):
-        return reduced_objective(p, rdata, hparams)
-
-    value_and_grad = jax.value_and_grad(f)
-
-    def step(s: SolveState) -> SolveState:
-        if name == "lbfgs":
-            updates, opt_state = opt.update(s.grad, s.opt_state, s.params, value=s.value, grad=s.grad, value_fn=f)
-        else:
-            updates, opt_state = opt.update(s.grad, s.opt_state, s.params)
-        params = mask_reduced(optax.apply_updates(s.params, updates), rdata)
-        value, grad = value_and_grad(params)
-        return SolveState(params, opt_state, s.step + 1, value, grad, tree_norm(grad))
-
-    return step, value_and_grad
+    return make_step_fn(lambda p: reduced_objective(p, rdata, hparams), lambda p: mask_reduced(p, rdata), opt, name)
 
 
 def _check_layout(loss: str, rparams: ReducedParams) -> None:
@@ -68,22 +52,8 @@ def reduced_solve(rparams0: ReducedParams, rdata: ReducedData, hparams: HParams,
     check_optimizer(optimizer)
     check_reducible(loss, optimizer)
     _check_layout(loss, rparams0)
-    dtype = rdata.sizes.dtype
-    lr = DEFAULT_LR[optimizer] if lr is None else lr
-    tol = default_tol(dtype) if tol is None else tol
-    opt = make_optimizer(optimizer)
-    step, value_and_grad = make_reduced_step(rdata, hparams, opt, optimizer)
-    p0 = mask_reduced(rparams0, rdata)
-    v0, g0 = value_and_grad(p0)
-    s0 = SolveState(p0, init_opt_state(opt, optimizer, p0, lr), jnp.asarray(0), v0, g0, tree_norm(g0))
-
-    def cond(s):
-        return (s.step < max_steps) & (s.grad_norm > tol) & jnp.isfinite(s.value) & jnp.isfinite(s.grad_norm)
-
-    s = jax.lax.while_loop(cond, step, s0)
-    finite = jnp.isfinite(s.value) & jnp.isfinite(s.grad_norm)
-    status = jnp.where(~finite, STATUS_DIVERGED, jnp.where(s.grad_norm <= tol, STATUS_OK, STATUS_NOT_CONVERGED))
-    return SolveResult(s.params, s.value, s.grad_norm, s.step, status)
+    return minimize(lambda p: reduced_objective(p, rdata, hparams), rparams0, optimizer=optimizer, lr=lr,
+                    max_steps=max_steps, tol=tol, dtype=rdata.sizes.dtype, project=lambda p: mask_reduced(p, rdata))
 
 
 def solve_problem_reduced(problem, *, optimizer="lbfgs", lr=None, steps=1000, seed=0, scale=1.0, tol=None,

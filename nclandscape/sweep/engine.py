@@ -20,7 +20,6 @@ import dataclasses
 import math
 import time
 from collections import Counter, defaultdict
-from typing import Callable
 
 import jax
 import jax.numpy as jnp

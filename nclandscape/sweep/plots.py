@@ -101,12 +101,9 @@ def draw_boundaries(ax, cols: dict, x: str, y: str, xs, ys) -> list[str]:
         thr = 1.0 / (K * K * n)
         label = f"$\\lambda_W\\lambda_H = 1/(KN)$ = {thr:.2g}"
         if "lambda_W" in axes and "lambda_H" in axes:
-            t = np.geomspace(min(xs.min(), 1e-12), xs.max(), 400) if axes["lambda_W"] == "x" else None
             grid = np.geomspace(xs.min(), xs.max(), 400)
             ax.plot(grid, thr / grid, "w--", lw=2, label=label)
-            ax.set_ylim(ys.min() if len(ys) == 1 else None, None)
             labels.append(label)
-            del t
         elif "lambda_W" in axes and lh is not None and lh > 0:
             v = thr / lh
             (ax.axvline if axes["lambda_W"] == "x" else ax.axhline)(v, color="w", ls="--", lw=2, label=label)
