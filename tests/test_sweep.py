@@ -235,3 +235,29 @@ def test_phase_diagram_draws_theory_boundary(tmp_path):
     np.testing.assert_allclose(line.get_xdata() * line.get_ydata(), 1 / (10 * 50), rtol=1e-12)
     assert len(labels) == 1 and "1/(KN)" in labels[0]
     plt.close(fig)
+
+
+def test_hessian_columns_equal_dense_hessian(tmp_path):
+    # steps_max = 0: the rows describe the random starting points, whose Hessians are indefinite.
+    spec = SweepSpec(fixed={"optimizer": "gd", "steps_max": 0, "K": 3, "n": 2, "d": 2, "bias": False,
+                            "lambda_W": 1e-2, "lambda_H": 2e-2}, grid={"seed": [0, 1]}, engine={"hessian": True})
+    run_sweep(spec, tmp_path / "h", progress=False)
+    rows = _rows(tmp_path / "h")
+    import jax
+    import jax.numpy as jnp
+    from jax.flatten_util import ravel_pytree
+
+    from nclandscape.objectives import mse_objective
+    from nclandscape.ufm import Params, init_params
+
+    p = Problem(K=3, n=2, d=2, lambda_W=1e-2, lambda_H=2e-2, bias=False)
+    data, hp = p.data(), p.hparams()
+    for r in rows:
+        p0 = init_params(jax.random.PRNGKey(r["seed"]), data)
+        x0, unravel = ravel_pytree((p0.W, p0.H))
+        f = lambda x: mse_objective(Params(*unravel(x), jnp.zeros(3)), data, hp)  # noqa: E731
+        lam = np.linalg.eigvalsh(np.asarray(jax.hessian(f)(x0)))
+        assert r["hessian_method"] in ("dense", "structured", "lanczos")
+        # Dense float64 eigenvalues of a 16x16 matrix: agreement to rounding.
+        assert r["min_eig"] == pytest.approx(lam[0], abs=1e-12)
+        assert r["index"] == int(np.sum(lam < -1e-10 * np.abs(lam).max()))
