@@ -127,13 +127,15 @@ def nc_metrics(W, H, b, Y, *, sample_mask=None, class_mask=None, dim=None) -> NC
     logits = Wm @ H + (0.0 if b is None else (b * cm)[:, None])
     logits = jnp.where(cm[:, None] > 0, logits, -jnp.inf)
     pred = jnp.argmax(logits, axis=0)
-    dist = jnp.sum((H[:, None, :] - means[:, :, None]) ** 2, axis=0)  # (K, N)
+    # Squared distances to the class means, (K, N), without a (d, K, N) intermediate.
+    dist = jnp.sum(H**2, axis=0)[None, :] - 2.0 * (means.T @ H) + jnp.sum(means**2, axis=0)[:, None]
     dist = jnp.where(cm[:, None] > 0, dist, jnp.inf)
     ncc = jnp.argmin(dist, axis=0)
     nc4 = jnp.sum((pred != ncc) * sm) / n_eff
 
     # Numerical rank (1/K) sum_k ||H_k||_*^2 / ||H_k||_F^2 via the d x d Gram of each class.
-    grams = jnp.einsum("dn,kn,en->kde", H, Yf, H)
+    # One class at a time: O(d N) memory instead of a (K, d, N) intermediate.
+    grams = jax.lax.map(lambda y: (H * y[None, :]) @ H.T, Yf)
     ev = linalg.eigvalsh(grams)
     # Eigenvalues below the Gram's rounding level are zero (else sqrt(1e-16) = 1e-8 leaks in).
     ev = jnp.where(ev > jnp.max(ev, axis=1, keepdims=True) * d * eps * 10, ev, 0.0)
