@@ -174,8 +174,10 @@ def solve_problem(problem, *, optimizer="lbfgs", lr=None, steps=1000, seed=0, sc
         m = nc_metrics(r.params.W, r.params.H, r.params.b * data.bias, data.Y)
         return r, m
 
+    args = (jax.random.PRNGKey(seed), jnp.asarray(lr, dtype), jnp.asarray(tol, dtype))
+    compiled = run.lower(*args).compile()  # time_s measures the run, not the compilation
     t0 = time.perf_counter()
-    r, m = jax.block_until_ready(run(jax.random.PRNGKey(seed), jnp.asarray(lr, dtype), jnp.asarray(tol, dtype)))
+    r, m = jax.block_until_ready(compiled(*args))
     elapsed = time.perf_counter() - t0
     out = {
         "objective": float(r.value),
