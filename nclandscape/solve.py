@@ -152,11 +152,8 @@ def solve_problem(problem, *, optimizer="lbfgs", lr=None, steps=1000, seed=0, sc
 
     The dict has the keys of the ``nclandscape solve --json`` contract.
     """
-    import time
-
     from nclandscape.metrics import nc_metrics
     from nclandscape.objectives import objective_for
-    from nclandscape.theory import theory_for, theory_applies
     from nclandscape.ufm import init_params
 
     check_optimizer(optimizer)
@@ -174,28 +171,42 @@ def solve_problem(problem, *, optimizer="lbfgs", lr=None, steps=1000, seed=0, sc
         m = nc_metrics(r.params.W, r.params.H, r.params.b * data.bias, data.Y)
         return r, m
 
-    args = (jax.random.PRNGKey(seed), jnp.asarray(lr, dtype), jnp.asarray(tol, dtype))
-    compiled = run.lower(*args).compile()  # time_s measures the run, not the compilation
+    (r, m), elapsed = run_timed(run, jax.random.PRNGKey(seed), jnp.asarray(lr, dtype), jnp.asarray(tol, dtype))
+    out = report(problem, r, m, optimizer=optimizer, lr=lr, seed=seed, dtype=dtype, time_s=elapsed)
+    out["_params"] = r.params
+    return out
+
+
+def run_timed(fn, *args):
+    """``(fn(*args), seconds)`` with ``fn`` jitted and compiled first: the time excludes compilation."""
+    import time
+
+    compiled = fn.lower(*args).compile()
     t0 = time.perf_counter()
-    r, m = jax.block_until_ready(compiled(*args))
-    elapsed = time.perf_counter() - t0
+    out = jax.block_until_ready(compiled(*args))
+    return out, time.perf_counter() - t0
+
+
+def report(problem, r: SolveResult, metrics, *, optimizer, lr, seed, dtype, time_s) -> dict:
+    """The ``solve --json`` dict of a finished run (full or reduced dynamics)."""
+    from nclandscape.theory import theory_applies, theory_for
+
     out = {
         "objective": float(r.value),
         "grad_norm": float(r.grad_norm),
         "f_star": None,
         "gap": None,
         "regime": None,
-        **{k: float(v) for k, v in m._asdict().items()},
+        **{k: float(v) for k, v in metrics._asdict().items()},
         "steps": int(r.steps),
         "status": STATUS_NAMES[int(r.status)],
         "optimizer": optimizer,
         "lr": float(lr),
         "seed": int(seed),
         "dtype": jnp.dtype(dtype).name,
-        "time_s": elapsed,
+        "time_s": time_s,
     }
     if theory_applies(problem):
         th = theory_for(problem)
         out.update(f_star=th["f_star"], gap=out["objective"] - th["f_star"], regime=th["regime"])
-    out["_params"] = r.params
     return out

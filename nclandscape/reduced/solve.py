@@ -7,7 +7,6 @@ number as in the full run: the trajectory (and the stopping step) is the full on
 """
 from __future__ import annotations
 
-import time
 
 import jax
 import jax.numpy as jnp
@@ -20,8 +19,8 @@ from nclandscape.reduced.state import (
     reduced_init,
 )
 from nclandscape.solve import (
-    DEFAULT_LR, STATUS_DIVERGED, STATUS_NAMES, STATUS_NOT_CONVERGED, STATUS_OK, SolveResult, check_optimizer,
-    default_tol, make_step_fn, minimize,
+    DEFAULT_LR, STATUS_DIVERGED, STATUS_NOT_CONVERGED, STATUS_OK, SolveResult, check_optimizer,
+    default_tol, make_step_fn, minimize, report, run_timed,
 )
 from nclandscape.ufm import HParams
 
@@ -66,7 +65,6 @@ def solve_problem_reduced(problem, *, optimizer="lbfgs", lr=None, steps=1000, se
     reconstruction); ``init="direct"`` samples the reduced state in law (any n; NC4 and margins are
     then None); ``"auto"`` picks ``full`` up to ``FULL_DRAW_MAX_ENTRIES`` feature entries.
     """
-    from nclandscape.theory import theory_applies, theory_for
     from nclandscape.ufm import init_params
 
     check_optimizer(optimizer)
@@ -99,29 +97,9 @@ def solve_problem_reduced(problem, *, optimizer="lbfgs", lr=None, steps=1000, se
             r = reduced_solve(rp0, rdata, hp, loss=loss, optimizer=optimizer, lr=lr, max_steps=steps, tol=tol)
             return r, reduced_metrics(r.params, rdata), None
 
-    t0 = time.perf_counter()
-    r, m, basis = jax.block_until_ready(run(jax.random.PRNGKey(seed), jnp.asarray(lr, dtype), jnp.asarray(tol, dtype)))
-    elapsed = time.perf_counter() - t0
-    out = {
-        "objective": float(r.value),
-        "grad_norm": float(r.grad_norm),
-        "f_star": None,
-        "gap": None,
-        "regime": None,
-        **{k: float(v) for k, v in m._asdict().items()},
-        "steps": int(r.steps),
-        "status": STATUS_NAMES[int(r.status)],
-        "optimizer": optimizer,
-        "lr": float(lr),
-        "seed": int(seed),
-        "dtype": jnp.dtype(dtype).name,
-        "time_s": elapsed,
-        "dynamics": "reduced",
-        "init": init,
-    }
-    if theory_applies(problem):
-        th = theory_for(problem)
-        out.update(f_star=th["f_star"], gap=out["objective"] - th["f_star"], regime=th["regime"])
+    (r, m, basis), elapsed = run_timed(run, jax.random.PRNGKey(seed), jnp.asarray(lr, dtype), jnp.asarray(tol, dtype))
+    out = report(problem, r, m, optimizer=optimizer, lr=lr, seed=seed, dtype=dtype, time_s=elapsed)
+    out.update(dynamics="reduced", init=init)
     out["_rparams"] = r.params
     out["_params"] = None
     if basis is not None:
