@@ -37,6 +37,10 @@ def parse_args(argv=None):
     p.add_argument("--full-mem-gb", type=float, default=2.0, help="memory budget of the full engine's batch")
     p.add_argument("--x64", action="store_true", help="float64 (default float32, as on a GPU)")
     p.add_argument("--json", action="store_true", help="also print one JSON object per measurement")
+    p.add_argument("--engines", default="fused,reduced,full",
+                   help="comma-separated subset of fused (hand-written loop, one Pallas kernel on GPU), "
+                        "reduced (optax on the reduced pytree), full")
+    p.add_argument("--fused-backend", default="auto", help="auto (pallas on GPU, xla elsewhere), xla or pallas")
     return p.parse_args(argv)
 
 
@@ -131,6 +135,36 @@ def reduced_engine(K, n, d, B, steps, dtype):
     return jax.jit(run), (s0, hp, rdata)
 
 
+def fused_engine(K, n, d, B, steps, dtype, backend="auto"):
+    """``vmap`` of :func:`nclandscape.reduced.fused.fused_reduced_solve`: the whole ``steps``-step
+    loop of each configuration in one fused program (one Pallas kernel per batch on a GPU), with
+    ``tol = 0`` so every configuration runs exactly ``steps`` steps (plus the final gradient check)."""
+    import jax
+    import jax.numpy as jnp
+
+    from nclandscape.reduced import make_reduced_data, reduced_init
+    from nclandscape.reduced.fused import fused_reduced_solve
+    from nclandscape.ufm import make_hparams
+
+    rdata0 = make_reduced_data(K, n, d, dtype=dtype)
+
+    def init(key, lr, lam):
+        rp, rdata = reduced_init(key, rdata0, scale=0.1, loss="mse")
+        return rp, rdata, make_hparams(lam, lam, lam, dtype=dtype), lr
+
+    def one(rp, rdata, hp, lr):
+        return fused_reduced_solve(rp, rdata, hp, optimizer="gd", lr=lr, max_steps=steps, tol=0.0, backend=backend)
+
+    keys = jax.random.split(jax.random.PRNGKey(0), B)
+    lrs = jnp.linspace(0.05, 0.2, B, dtype=dtype)
+    lams = jnp.geomspace(1e-4, 1e-2, B).astype(dtype)
+    state = jax.jit(jax.vmap(init))(keys, lrs, lams)
+    return jax.jit(jax.vmap(one)), state
+
+
+ENGINES = ("fused", "reduced", "full")
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     import jax
@@ -150,11 +184,22 @@ def main(argv=None) -> int:
     print(f"# K={K} d={d} B={B} steps/call={T} repeats={args.repeats}")
     print(f"{'n':>7} {'engine':>8} {'B':>6} {'cfg-steps/s (best)':>19} {'(median)':>10} {'full roofline':>14} {'ratio':>8}")
     ns = [int(x) for x in args.ns.split(",")]
+    names = [e for e in args.engines.split(",") if e]
+    bad = [e for e in names if e not in ENGINES]
+    if bad:
+        raise SystemExit(f"--engines: unknown {bad}; choose from {', '.join(ENGINES)}")
+    from nclandscape.reduced.fused import resolve_backend
+
+    fused_backend = resolve_backend(args.fused_backend)
+    print(f"# fused backend: {fused_backend}")
     engines = []  # (n, name, B, fn, state): built (and compiled) first, timed round-robin below
     for n in ns:
         # Full engine: H, its gradient and the step's temporaries (~4 copies of d·N) per config.
         B_full = max(1, min(B, int(args.full_mem_gb * 2**30 // (4 * d * K * n * item))))
-        for name, build, Bn in (("reduced", reduced_engine, B), ("full", full_engine, B_full)):
+        builders = {"fused": (lambda *a: fused_engine(*a, backend=fused_backend), B),
+                    "reduced": (reduced_engine, B), "full": (full_engine, B_full)}
+        for name in names:
+            build, Bn = builders[name]
             fn, state = build(K, n, d, Bn, T, dtype)
             jax.block_until_ready(fn(*state))  # compile + warm-up
             engines.append((n, name, Bn, fn, state))
@@ -168,14 +213,15 @@ def main(argv=None) -> int:
     rows = []
     for n in ns:
         N = K * n
+        # The full engine's roofline: read + write H once per step, or 6·K·d·N flops, whichever is slower.
         roofline = 1.0 / max(2 * d * N * item / bw, 6 * K * d * N / flops)
         res = {}
         for n_, name, Bn, *_ in engines:
             if n_ == n:
                 ts = times[(n, name)]
-                res[name] = dict(n=n, engine=name, B=Bn, best=Bn * T / min(ts), median=Bn * T / statistics.median(ts))
-        res["full"]["roofline"] = roofline
-        for name in ("reduced", "full"):
+                res[name] = dict(n=n, engine=name, B=Bn, best=Bn * T / min(ts), median=Bn * T / statistics.median(ts),
+                                 full_roofline=roofline)
+        for name in names:
             r = res[name]
             ratio = r["best"] / roofline
             capped = " (B capped by --full-mem-gb)" if name == "full" and r["B"] < B else ""
@@ -183,14 +229,19 @@ def main(argv=None) -> int:
                   f"{ratio:>7.3g}x{capped}")
             r["ratio_to_full_roofline"] = ratio
             rows.append(r)
-        print(f"{'':>7} reduced / full measured: {res['reduced']['best'] / res['full']['best']:.3g}x")
-    red = [r for r in rows if r["engine"] == "reduced"]
-    if len(red) > 1:
-        print(f"# reduced throughput at n={red[-1]['n']} / n={red[0]['n']}: {red[-1]['best'] / red[0]['best']:.3f}")
+        if "full" in res:
+            for name in ("fused", "reduced"):
+                if name in res:
+                    print(f"{'':>7} {name} / full measured: {res[name]['best'] / res['full']['best']:.3g}x")
+    for name in ("fused", "reduced"):
+        red = [r for r in rows if r["engine"] == name]
+        if len(red) > 1:
+            print(f"# {name} throughput at n={red[-1]['n']} / n={red[0]['n']}: {red[-1]['best'] / red[0]['best']:.3f}")
     if args.json:
         for r in rows:
             print(json.dumps({**r, "K": K, "d": d, "steps": T, "dtype": jnp.dtype(dtype).name,
-                              "device": dev.device_kind, "bandwidth": bw, "flops": flops}))
+                              "device": dev.device_kind, "bandwidth": bw, "flops": flops,
+                              "fused_backend": fused_backend}))
     return 0
 
 

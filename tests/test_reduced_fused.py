@@ -1,0 +1,165 @@
+"""The fused reduced solver (nclandscape.reduced.fused) against the full UFM engine, float64.
+
+The reference is the full simulation (``nclandscape.solve.solve`` on ``Params`` with every
+sample's feature) from the same start; the fused run is reconstructed with ``expand_params``.
+Both backends are checked: ``xla`` (plain JAX) and ``interpret`` (the Pallas kernel that runs on a
+GPU, executed by the Pallas interpreter), and the kernel is lowered for CUDA (Triton IR is built
+on any machine) so that a construct Triton cannot express fails here, not on the GPU.
+"""
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from nclandscape.errors import ConfigError
+from nclandscape.objectives import mse_objective
+from nclandscape.reduced import (
+    expand_params, make_reduced_data, reduce_data, reduce_params, reduced_init, reduced_solve,
+)
+from nclandscape.reduced.fused import fused_flops_per_step, fused_reduced_solve, fusable, resolve_backend
+from nclandscape.solve import STATUS_DIVERGED, STATUS_OK, solve
+from nclandscape.ufm import Params, make_data, make_hparams, mask_params
+
+PAD = (6, 40, 8)  # (K, N, d) bucket of every random problem below
+LR = {"gd": 0.2, "momentum": 0.05, "nesterov": 0.05}
+
+
+def _random_problems(seed, n_problems=3):
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n_problems):
+        K = int(rng.integers(2, PAD[0] + 1))
+        d = int(rng.integers(2, PAD[2] + 1))
+        sizes = [int(s) for s in rng.integers(1, PAD[1] // K + 1, K)]
+        data = make_data(K, 0, d, class_sizes=sizes, bias=bool(rng.integers(2)), pad_to=PAD)
+        hp = make_hparams(*rng.uniform(1e-3, 3e-2, 3), 1.0, float(rng.uniform(0.5, 2.0)))
+        p0 = Params(*(jnp.asarray(0.5 * rng.standard_normal(s)) for s in ((PAD[0], PAD[2]), (PAD[2], PAD[1]), (PAD[0],))))
+        out.append((data, hp, mask_params(p0, data)))
+    return out
+
+
+@functools.cache
+def _triple(optimizer, steps, backend):
+    """Full run, fused run (reconstructed) and optax reduced run from one start; compiled once."""
+
+    def run(p0, data, hp):
+        rp0, basis = reduce_params(p0, data, loss="mse")
+        rdata = reduce_data(data, basis)
+        lr = LR[optimizer]
+        full = solve(mse_objective, p0, data, hp, optimizer=optimizer, lr=lr, max_steps=steps, tol=0.0)
+        fused = fused_reduced_solve(rp0, rdata, hp, optimizer=optimizer, lr=lr, max_steps=steps, tol=0.0,
+                                    backend=backend)
+        red = reduced_solve(rp0, rdata, hp, optimizer=optimizer, lr=lr, max_steps=steps, tol=0.0)
+        return full, fused, expand_params(fused.params, basis, data), red
+
+    return jax.jit(run)
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "momentum", "nesterov"])
+@pytest.mark.parametrize("backend", ["xla", "interpret"])
+def test_fused_trajectory_equals_full(optimizer, backend):
+    """After 250 steps: objective, W, b and every reconstructed feature equal the full run to 1e-10."""
+    steps = 250
+    run = _triple(optimizer, steps, backend)
+    for data, hp, p0 in _random_problems(21):
+        full, fused, rec, red = run(p0, data, hp)
+        assert int(fused.steps) == int(full.steps) == steps
+        scale = max(1.0, float(jnp.max(jnp.abs(full.params.H))))
+        assert abs(float(fused.value) - float(full.value)) <= 1e-10 * max(1.0, abs(float(full.value)))
+        assert float(jnp.max(jnp.abs(rec.W - full.params.W))) <= 1e-10 * scale
+        assert float(jnp.max(jnp.abs(rec.b - full.params.b))) <= 1e-10 * scale
+        assert float(jnp.max(jnp.abs(rec.H - full.params.H))) <= 1e-10 * scale
+        assert abs(float(fused.grad_norm) - float(full.grad_norm)) <= 1e-10 * max(1.0, float(full.grad_norm))
+        # and the optax reduced engine agrees with both (same iterate, different code)
+        assert float(jnp.max(jnp.abs(fused.params.D - red.params.D))) <= 1e-10 * scale
+    # the run moved: the final point is far from the start (the comparison is not vacuous)
+    assert float(jnp.max(jnp.abs(full.params.W - p0.W))) > 1e-2
+
+
+@pytest.mark.parametrize("backend", ["xla", "interpret"])
+def test_fused_stops_where_the_full_engine_stops(backend):
+    """Early stopping (‖∇f‖ ≤ tol) and divergence give the full engine's step count and status."""
+    data, hp, p0 = _random_problems(5, 1)[0]
+    rp0, basis = reduce_params(p0, data, loss="mse")
+    rdata = reduce_data(data, basis)
+    for lr, tol, want in ((0.2, 1e-4, STATUS_OK), (40.0, 1e-4, STATUS_DIVERGED)):
+        full = solve(mse_objective, p0, data, hp, optimizer="gd", lr=lr, max_steps=5000, tol=tol)
+        fused = fused_reduced_solve(rp0, rdata, hp, optimizer="gd", lr=lr, max_steps=5000, tol=tol, backend=backend)
+        assert int(full.status) == want
+        assert int(fused.status) == want
+        assert int(fused.steps) == int(full.steps)
+        assert 0 < int(full.steps) < 5000
+        if want == STATUS_OK:
+            assert float(fused.grad_norm) <= tol
+            assert abs(float(fused.value) - float(full.value)) <= 1e-12
+
+
+def test_fused_vmaps_over_configurations_and_backends_agree():
+    """``vmap`` over 6 sampled configurations (own λ, lr, start): the kernel (interpreted, grid of
+    6 programs) equals the plain-JAX loop, and each row equals its own unbatched run."""
+    rdata0 = make_reduced_data(5, 300, 16, pad_to=(8, 16))
+    keys = jax.random.split(jax.random.PRNGKey(3), 6)
+    rp0, rdata = jax.vmap(lambda k: reduced_init(k, rdata0, scale=0.3))(keys)
+    lams = jnp.geomspace(1e-4, 1e-1, 6)
+    lrs = jnp.linspace(0.05, 0.3, 6)
+
+    def one(rp, rd, lam, lr, backend):
+        return fused_reduced_solve(rp, rd, make_hparams(lam, lam, lam), optimizer="nesterov", lr=lr,
+                                   max_steps=400, tol=1e-9, backend=backend)
+
+    a = jax.jit(jax.vmap(functools.partial(one, backend="interpret")))(rp0, rdata, lams, lrs)
+    b = jax.jit(jax.vmap(functools.partial(one, backend="xla")))(rp0, rdata, lams, lrs)
+    np.testing.assert_array_equal(a.steps, b.steps)
+    np.testing.assert_allclose(a.value, b.value, rtol=1e-12)
+    np.testing.assert_allclose(a.params.D, b.params.D, atol=1e-12)
+    assert len(set(np.asarray(a.steps).tolist())) > 1  # configurations stop at their own step
+    i = 4
+    single = one(jax.tree_util.tree_map(lambda x: x[i], rp0), jax.tree_util.tree_map(lambda x: x[i], rdata),
+                 lams[i], lrs[i], "xla")
+    assert int(single.steps) == int(b.steps[i])
+    np.testing.assert_allclose(single.value, b.value[i], rtol=1e-12)
+
+
+def test_kernel_lowers_to_triton_for_cuda():
+    """The GPU kernel (float32, K=10 → 16, d=64, vmapped over 32 configurations) lowers to one
+    Triton call with a grid over configurations, on a machine without a GPU."""
+    rdata0 = make_reduced_data(10, 100, 64, dtype=jnp.float32)
+    keys = jax.random.split(jax.random.PRNGKey(0), 32)
+    rp0, rdata = jax.vmap(lambda k: reduced_init(k, rdata0, scale=0.1))(keys)
+
+    def one(rp, rd, lam):
+        hp = make_hparams(lam, lam, lam, dtype=jnp.float32)
+        return fused_reduced_solve(rp, rd, hp, optimizer="momentum", lr=0.05, max_steps=100, tol=0.0,
+                                   backend="pallas")
+
+    lams = jnp.geomspace(1e-4, 1e-2, 32).astype(jnp.float32)
+    text = jax.jit(jax.vmap(one)).trace(rp0, rdata, lams).lower(lowering_platforms=("cuda",)).as_text()
+    assert text.count("xla.gpu.triton") == 1
+    assert "grid_x = 32" in text
+
+
+def test_refusals_and_flop_count():
+    rdata = make_reduced_data(3, 4, 2)
+    rp0, rdata = reduced_init(jax.random.PRNGKey(0), rdata, loss="rescaled_mse")
+    hp = make_hparams(1e-2, 1e-2, 1e-2, 2.0, 1.0)
+    with pytest.raises(ConfigError, match="shared layout"):
+        fused_reduced_solve(rp0, rdata, hp)
+    assert not fusable("mse", "lbfgs")[0] and "lbfgs" in fusable("mse", "lbfgs")[1]
+    assert not fusable("rescaled_mse", "gd")[0]
+    with pytest.raises(ConfigError, match="choose one of"):
+        resolve_backend("cuda")
+    assert resolve_backend("auto") == ("pallas" if jax.default_backend() == "gpu" else "xla")
+    # K=10, d=r=64: 3 K×d×K and 3 K×d×r products
+    assert fused_flops_per_step(10, 64) == 2 * (3 * 10 * 64 * 10 + 3 * 10 * 64 * 64)
+    assert fused_flops_per_step(10, 64, padded=True) == 2 * (3 * 16 * 64 * 16 + 3 * 16 * 64 * 64)
+
+
+def test_shared_layout_with_alpha_not_one_is_marked_diverged():
+    """α ≠ 1 is not exact in the shared layout: the value is NaN and the run says diverged (as the
+    optax reduced objective does), never a silently wrong number."""
+    rdata0 = make_reduced_data(3, 5, 4)
+    rp0, rdata = reduced_init(jax.random.PRNGKey(0), rdata0)
+    r = fused_reduced_solve(rp0, rdata, make_hparams(1e-2, 1e-2, 1e-2, 2.0, 1.0), backend="xla")
+    assert int(r.status) == STATUS_DIVERGED and int(r.steps) == 0
