@@ -23,6 +23,10 @@ def add_arguments(p):
     p.add_argument("--dynamics", choices=["auto", "full", "reduced"], default=None,
                    help="full simulation, exact class-reduced dynamics (MSE family, full batch, not Adam), or "
                         "auto: reduced where exact and n >= 256 (default)")
+    p.add_argument("--fused", choices=["auto", "pallas", "xla", "off"], default=None,
+                   help="reduced vanilla-MSE GD/heavy-ball/Nesterov buckets: the whole solve of a configuration in "
+                        "one fused loop (pallas: one Triton kernel, GPU; xla: plain JAX), or off (optax steps); "
+                        "auto = pallas on GPU, xla elsewhere (default)")
     p.add_argument("--no-plots", action="store_true", help="skip the spec's phase diagrams")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--distributed", action="store_true",
@@ -55,6 +59,8 @@ def build_spec(args):
         engine["x64"] = True
     if args.dynamics:
         engine["dynamics"] = args.dynamics
+    if args.fused:
+        engine["fused"] = args.fused
     return SweepSpec(fixed, grid, zips, engine)
 
 

@@ -147,20 +147,42 @@ def _hparams(x) -> HParams:
     return HParams(x["lambda_W"], x["lambda_H"], x["lambda_b"], x["alpha"], x["M"])
 
 
-def make_programs(bucket: "Bucket", dtype, *, hessian: bool = False):
+FUSED_CHOICES = ("auto", "pallas", "xla", "off")
+
+
+def fused_backend_for(bucket: "Bucket", fused: str) -> str:
+    """The fused-solver backend a bucket runs with (``"off"``: optax steps), from the ``fused``
+    setting: only reduced vanilla-MSE buckets with GD / heavy-ball / Nesterov are fusable."""
+    from nclandscape.reduced.fused import FUSED_OPTIMIZERS, resolve_backend
+
+    if fused not in FUSED_CHOICES:
+        raise ConfigError(f"fused={fused!r} is not allowed: choose one of {', '.join(FUSED_CHOICES)}")
+    if fused == "off" or bucket.dynamics != "reduced" or bucket.family != "mse" or bucket.optimizer not in FUSED_OPTIMIZERS:
+        return "off"
+    return resolve_backend(fused)
+
+
+def make_programs(bucket: "Bucket", dtype, *, hessian: bool = False, fused: str = "off"):
     """``(solve_one, metrics_one)`` of one configuration of a bucket.
 
     ``solve_one(x) -> (final_state, outputs)`` runs the optimiser; ``metrics_one(x, final_state)
-    -> outputs`` computes the NC metrics (and Hessian columns); one program runs both.
+    -> outputs`` computes the NC metrics (and Hessian columns); one program runs both. ``fused``
+    is the backend of :func:`nclandscape.reduced.fused.fused_reduced_solve` for a fusable reduced
+    bucket (see :func:`fused_backend_for`), ``"off"`` for optax steps.
     """
     if bucket.dynamics == "reduced":
         from nclandscape.reduced import balanced_reduced_data, reduced_init, reduced_metrics, reduced_solve
+        from nclandscape.reduced.fused import fused_reduced_solve
 
         def solve_one(x):
             rdata = balanced_reduced_data(x["K"], x["n"], x["d"], x["bias"], K_max=bucket.K, d_max=bucket.d, dtype=dtype)
             rp0, rdata = reduced_init(jax.random.PRNGKey(x["seed"]), rdata, scale=x["scale"], loss=bucket.family)
-            r = reduced_solve(rp0, rdata, _hparams(x), loss=bucket.family, optimizer=bucket.optimizer, lr=x["lr"],
-                              max_steps=x["steps_max"], tol=x["tol"])
+            if fused != "off":
+                r = fused_reduced_solve(rp0, rdata, _hparams(x), optimizer=bucket.optimizer, lr=x["lr"],
+                                        max_steps=x["steps_max"], tol=x["tol"], backend=fused)
+            else:
+                r = reduced_solve(rp0, rdata, _hparams(x), loss=bucket.family, optimizer=bucket.optimizer,
+                                  lr=x["lr"], max_steps=x["steps_max"], tol=x["tol"])
             out = {"objective": r.value, "grad_norm": r.grad_norm, "steps": r.steps, "status": r.status}
             return (r.params, rdata), out
 
@@ -208,10 +230,10 @@ class _Programs:
     def __init__(self):
         self.cache: dict = {}
 
-    def get(self, bucket: "Bucket", chunk: int, dtype, mesh, *, hessian: bool):
-        key = (bucket, chunk, jnp.dtype(dtype).name, hessian, id(mesh))
+    def get(self, bucket: "Bucket", chunk: int, dtype, mesh, *, hessian: bool, fused: str = "off"):
+        key = (bucket, chunk, jnp.dtype(dtype).name, hessian, id(mesh), fused)
         if key not in self.cache:
-            solve_one, metrics_one = make_programs(bucket, dtype, hessian=hessian)
+            solve_one, metrics_one = make_programs(bucket, dtype, hessian=hessian, fused=fused)
 
             def run_local(xs):
                 TRACE_COUNTS[bucket] += 1  # Python side effect: runs once per trace
@@ -255,7 +277,12 @@ def _to_host(x) -> np.ndarray:
     return np.asarray(x)
 
 
-def run_chunk(bucket: Bucket, configs: list[dict], dtype, *, chunk: int, hessian: bool = False) -> list[dict]:
+# Buckets whose Pallas kernel failed to compile or run on this machine: they use the plain-JAX loop.
+PALLAS_FAILED: set = set()
+
+
+def run_chunk(bucket: Bucket, configs: list[dict], dtype, *, chunk: int, hessian: bool = False,
+              fused: str = "auto") -> list[dict]:
     """Run ``configs`` (at most ``chunk``) of one bucket; returns one output dict per config."""
     mesh = _mesh()
     ndev = mesh.devices.size
@@ -273,7 +300,20 @@ def run_chunk(bucket: Bucket, configs: list[dict], dtype, *, chunk: int, hessian
     np_dtype = np.dtype(jnp.dtype(dtype).name)
     for k in FLOAT_INPUTS:
         xs[k] = _to_global(np.asarray([float(c[k]) for c in padded], np_dtype), sharding)
-    out = PROGRAMS.get(bucket, size, dtype, mesh, hessian=hessian)(xs)
+    backend = fused_backend_for(bucket, fused)
+    if backend == "pallas" and bucket in PALLAS_FAILED:
+        backend = "xla"
+    try:
+        out = PROGRAMS.get(bucket, size, dtype, mesh, hessian=hessian, fused=backend)(xs)
+    except Exception as e:  # noqa: BLE001 - only the GPU kernel path falls back, and says so
+        if backend != "pallas":
+            raise
+        import warnings
+
+        warnings.warn(f"the fused Pallas kernel failed on {jax.devices()[0].device_kind} ({type(e).__name__}: "
+                      f"{str(e).splitlines()[0][:300]}); this bucket runs the same loop as plain JAX (--fused xla)")
+        PALLAS_FAILED.add(bucket)
+        out = PROGRAMS.get(bucket, size, dtype, mesh, hessian=hessian, fused="xla")(xs)
     host = {k: _to_host(v)[:real] for k, v in out.items()}
     return [{k: host[k][i].item() for k in host} for i in range(real)]
 
@@ -322,6 +362,9 @@ def run_sweep(spec: SweepSpec, out_dir, *, progress: bool = True, chunk_size: in
 
     dtype = jnp.zeros(()).dtype
     hessian = bool(spec.engine.get("hessian", False))
+    fused = str(spec.engine.get("fused", "auto"))
+    if fused not in FUSED_CHOICES:
+        raise ConfigError(f"fused={fused!r} is not allowed: choose one of {', '.join(FUSED_CHOICES)}")
     chunk_size = int(chunk_size or spec.engine.get("chunk_size", 1024))
     if chunk_size < 1:
         raise ConfigError(f"chunk_size={chunk_size}: give an integer >= 1")
@@ -367,7 +410,7 @@ def run_sweep(spec: SweepSpec, out_dir, *, progress: bool = True, chunk_size: in
                 if max_chunks is not None and chunks_run >= max_chunks:
                     break
                 sel = idx[s : s + chunk]
-                outs = run_chunk(bucket, [configs[i] for i in sel], dtype, chunk=chunk, hessian=hessian)
+                outs = run_chunk(bucket, [configs[i] for i in sel], dtype, chunk=chunk, hessian=hessian, fused=fused)
                 rows = [_row(i, configs[i], o, bucket.dynamics) for i, o in zip(sel, outs)]
                 if jax.process_index() == 0:
                     store.write_part(rows, tag=f"{sel[0]:07d}")

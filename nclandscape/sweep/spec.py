@@ -5,6 +5,8 @@ A spec is a small TOML file (or the same axes from the command line)::
     [sweep]                      # engine settings (all optional)
     x64 = false
     chunk_size = 1024            # configurations per compiled call
+    dynamics = "auto"            # auto | full | reduced (exact class-reduced dynamics, docs/reduced.md)
+    fused = "auto"               # reduced GD/heavy-ball/Nesterov on vanilla MSE: auto | pallas | xla | off
     plots = [{x = "lambda_W", y = "lambda_H", color = "nc2", where = {d = 9}}]
 
     [fixed]                      # one value each
@@ -60,7 +62,7 @@ INPUT_COLUMNS: dict[str, tuple[type, Any]] = {
     "tol": (float, float("nan")),  # NaN: 1e-10 in float64, 1e-5 in float32
 }
 
-ENGINE_KEYS = {"x64": False, "chunk_size": 1024, "plots": [], "hessian": False, "dynamics": "auto"}
+ENGINE_KEYS = {"x64": False, "chunk_size": 1024, "plots": [], "hessian": False, "dynamics": "auto", "fused": "auto"}
 
 
 def _coerce(name: str, v):
