@@ -3,11 +3,17 @@
     .venv/bin/python benchmarks/reduced_throughput.py                 # K=10 d=64 B=4096 n=100,10000
     .venv/bin/python benchmarks/reduced_throughput.py --B 512         # smaller batch (2-core CPU)
 
-Both engines run B configurations (own learning rate, own λ's, own start) with ``jit(vmap(step))``
-inside a ``lax.fori_loop`` of ``--steps`` steps, compiled first, timed with ``block_until_ready``
-over ``--repeats`` calls (min and median reported). The full engine is ``vmap`` of
-``nclandscape.solve.make_step`` (optax GD on ``Params``, the H of every sample in memory); the
-reduced engine is ``vmap`` of ``nclandscape.reduced.make_reduced_step`` on ``ReducedParams``.
+Three engines run B configurations (own learning rate, own λ's, own start), compiled first, timed
+with ``block_until_ready`` over ``--repeats`` calls (min and median reported):
+
+- ``full``: ``jit(vmap(step))`` of ``nclandscape.solve.make_step`` (optax GD on ``Params``, the H
+  of every sample in memory) inside a ``lax.fori_loop`` of ``--steps`` steps;
+- ``reduced``: the same with ``nclandscape.reduced.make_reduced_step`` on ``ReducedParams``;
+- ``fused``: ``vmap`` of ``nclandscape.reduced.fused.fused_reduced_solve`` with ``tol = 0`` and
+  ``max_steps = --steps``: the whole loop of a configuration in one program (on a GPU one Pallas
+  Triton kernel whose grid is the B configurations; ``--fused-variants`` times several
+  precision/warp settings of it in the same run).
+
 The full engine's batch is capped by ``--full-mem-gb`` (its state grows like B·d·N); the script
 says when it did so.
 
@@ -41,6 +47,9 @@ def parse_args(argv=None):
                    help="comma-separated subset of fused (hand-written loop, one Pallas kernel on GPU), "
                         "reduced (optax on the reduced pytree), full")
     p.add_argument("--fused-backend", default="auto", help="auto (pallas on GPU, xla elsewhere), xla or pallas")
+    p.add_argument("--fused-variants", default="highest/4",
+                   help="comma-separated PRECISION/WARPS of the fused GPU kernel to time, each its own row "
+                        "(precision highest or tf32x3; e.g. highest/4,highest/8,tf32x3/4)")
     return p.parse_args(argv)
 
 
@@ -135,7 +144,7 @@ def reduced_engine(K, n, d, B, steps, dtype):
     return jax.jit(run), (s0, hp, rdata)
 
 
-def fused_engine(K, n, d, B, steps, dtype, backend="auto"):
+def fused_engine(K, n, d, B, steps, dtype, backend="auto", precision="highest", num_warps=4):
     """``vmap`` of :func:`nclandscape.reduced.fused.fused_reduced_solve`: the whole ``steps``-step
     loop of each configuration in one fused program (one Pallas kernel per batch on a GPU), with
     ``tol = 0`` so every configuration runs exactly ``steps`` steps (plus the final gradient check)."""
@@ -153,7 +162,8 @@ def fused_engine(K, n, d, B, steps, dtype, backend="auto"):
         return rp, rdata, make_hparams(lam, lam, lam, dtype=dtype), lr
 
     def one(rp, rdata, hp, lr):
-        return fused_reduced_solve(rp, rdata, hp, optimizer="gd", lr=lr, max_steps=steps, tol=0.0, backend=backend)
+        return fused_reduced_solve(rp, rdata, hp, optimizer="gd", lr=lr, max_steps=steps, tol=0.0, backend=backend,
+                                   precision=precision, num_warps=num_warps)
 
     keys = jax.random.split(jax.random.PRNGKey(0), B)
     lrs = jnp.linspace(0.05, 0.2, B, dtype=dtype)
@@ -192,12 +202,19 @@ def main(argv=None) -> int:
 
     fused_backend = resolve_backend(args.fused_backend)
     print(f"# fused backend: {fused_backend}")
+    variants = [v.split("/") for v in args.fused_variants.split(",") if v]
+    if "fused" in names and len(variants) > 1:
+        i = names.index("fused")
+        names[i:i + 1] = [f"fused:{p}/{w}" for p, w in variants]
     engines = []  # (n, name, B, fn, state): built (and compiled) first, timed round-robin below
     for n in ns:
         # Full engine: H, its gradient and the step's temporaries (~4 copies of d·N) per config.
         B_full = max(1, min(B, int(args.full_mem_gb * 2**30 // (4 * d * K * n * item))))
-        builders = {"fused": (lambda *a: fused_engine(*a, backend=fused_backend), B),
-                    "reduced": (reduced_engine, B), "full": (full_engine, B_full)}
+        builders = {"reduced": (reduced_engine, B), "full": (full_engine, B_full)}
+        for p, w in variants:
+            key = "fused" if len(variants) == 1 else f"fused:{p}/{w}"
+            builders[key] = (lambda *a, p=p, w=w: fused_engine(*a, backend=fused_backend, precision=p,
+                                                               num_warps=int(w)), B)
         for name in names:
             build, Bn = builders[name]
             fn, state = build(K, n, d, Bn, T, dtype)
@@ -230,10 +247,19 @@ def main(argv=None) -> int:
             r["ratio_to_full_roofline"] = ratio
             rows.append(r)
         if "full" in res:
-            for name in ("fused", "reduced"):
-                if name in res:
+            for name in names:
+                if name != "full":
                     print(f"{'':>7} {name} / full measured: {res[name]['best'] / res['full']['best']:.3g}x")
-    for name in ("fused", "reduced"):
+    from nclandscape.reduced.fused import fused_flops_per_step
+
+    for r in rows:
+        if r["engine"].startswith("fused"):
+            fl = fused_flops_per_step(K, d, padded=fused_backend == "pallas")
+            r["flops_per_step"] = fl
+            print(f"# {r['engine']} n={r['n']}: {fl * r['best'] / 1e9:.4g} GFLOP/s in its products "
+                  f"({fl} flop/step{' with K, d padded to powers of two >= 16' if fused_backend == 'pallas' else ''}), "
+                  f"{100 * fl * r['best'] / flops:.3g}% of the measured matmul rate")
+    for name in names:
         red = [r for r in rows if r["engine"] == name]
         if len(red) > 1:
             print(f"# {name} throughput at n={red[-1]['n']} / n={red[0]['n']}: {red[-1]['best'] / red[0]['best']:.3f}")

@@ -117,7 +117,12 @@ def mse_global_minimizer(K, n, d, lambda_W, lambda_H, lambda_b=0.0, *, bias=True
     g = mse_global_min(K, n, d, lambda_W, lambda_H, lambda_b, bias=bias)
     r = min(d, K)
     # Y − β 1 1_N^T = (I − β 1 1^T) ⊗ 1_n^T: left vectors U of the K×K factor, v_i = (U_i ⊗ 1_n)/√n.
-    U, s, _ = np.linalg.svd(np.eye(K) - g.beta_star * np.ones((K, K)))
+    # Its singular values are 1 on 1^⊥ (multiplicity K − 1) and |1 − β K| on 1. An SVD routine's
+    # basis of the degenerate space is arbitrary (it differs between LAPACK builds), so build a
+    # fixed one: the QR basis of the centring matrix, as for the CE minimiser.
+    Q, _ = np.linalg.qr(np.eye(K) - np.ones((K, K)) / K)
+    U = np.concatenate([Q[:, : K - 1], np.ones((K, 1)) / math.sqrt(K)], axis=1)
+    s = np.concatenate([np.ones(K - 1), [abs(1.0 - g.beta_star * K)]])
     order = np.argsort(-s, kind="stable")
     U = U[:, order]
     # Symmetric factor: its right vectors equal the left ones up to sign: compute them exactly.

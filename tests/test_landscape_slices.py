@@ -142,3 +142,25 @@ def test_errors():
         point_for(p, "elsewhere")
     with pytest.raises(ConfigError):
         point_for(Problem(K=4, n=2, d=5, bias=False), "saddle:0,x")
+
+
+def test_degenerate_eigenspace_basis_is_canonical():
+    """Within a repeated eigenvalue LAPACK's basis is arbitrary (it differs between machines): the
+    basis hessian_eig uses depends only on the eigenspace. Any rotation of the input basis inside
+    the 3-fold eigenspace gives the same vectors to 1e-12, and they are still eigenvectors."""
+    from nclandscape.landscape.slices import _canonical_eigenspaces
+
+    rng = np.random.default_rng(0)
+    Q, _ = np.linalg.qr(rng.standard_normal((6, 6)))
+    A = Q @ np.diag([-1.0, -1.0, -1.0, 0.5, 2.0, 3.0]) @ Q.T
+    vals, vecs = np.linalg.eigh(A)
+    R, _ = np.linalg.qr(rng.standard_normal((3, 3)))
+    rotated = vecs.copy()
+    rotated[:, :3] = vecs[:, :3] @ R
+    a = _canonical_eigenspaces(vals, vecs, tol=1e-12)
+    b = _canonical_eigenspaces(vals, rotated, tol=1e-12)
+    assert np.max(np.abs(a[:, :3] - b[:, :3])) <= 1e-12
+    assert np.max(np.abs(vecs[:, :3] - b[:, :3])) > 1e-3  # the input bases really differed
+    np.testing.assert_allclose(A @ a, a * vals[None, :], atol=1e-12)
+    np.testing.assert_allclose(a.T @ a, np.eye(6), atol=1e-12)
+    np.testing.assert_array_equal(a[:, 3:], vecs[:, 3:])  # simple eigenvalues untouched

@@ -122,7 +122,8 @@ def test_fused_vmaps_over_configurations_and_backends_agree():
     np.testing.assert_allclose(single.value, b.value[i], rtol=1e-12)
 
 
-def test_kernel_lowers_to_triton_for_cuda():
+@pytest.mark.parametrize("precision,warps", [("highest", 4), ("tf32x3", 8)])
+def test_kernel_lowers_to_triton_for_cuda(precision, warps):
     """The GPU kernel (float32, K=10 → 16, d=64, vmapped over 32 configurations) lowers to one
     Triton call with a grid over configurations, on a machine without a GPU."""
     rdata0 = make_reduced_data(10, 100, 64, dtype=jnp.float32)
@@ -132,12 +133,12 @@ def test_kernel_lowers_to_triton_for_cuda():
     def one(rp, rd, lam):
         hp = make_hparams(lam, lam, lam, dtype=jnp.float32)
         return fused_reduced_solve(rp, rd, hp, optimizer="momentum", lr=0.05, max_steps=100, tol=0.0,
-                                   backend="pallas")
+                                   backend="pallas", precision=precision, num_warps=warps)
 
     lams = jnp.geomspace(1e-4, 1e-2, 32).astype(jnp.float32)
     text = jax.jit(jax.vmap(one)).trace(rp0, rdata, lams).lower(lowering_platforms=("cuda",)).as_text()
     assert text.count("xla.gpu.triton") == 1
-    assert "grid_x = 32" in text
+    assert "grid_x = 32" in text and f"num_warps = {warps}" in text
 
 
 def test_refusals_and_flop_count():
@@ -150,6 +151,9 @@ def test_refusals_and_flop_count():
     assert not fusable("rescaled_mse", "gd")[0]
     with pytest.raises(ConfigError, match="choose one of"):
         resolve_backend("cuda")
+    with pytest.raises(ConfigError, match="needs backend='pallas'"):
+        fused_reduced_solve(*reduced_init(jax.random.PRNGKey(0), make_reduced_data(3, 4, 2)), hp._replace(alpha=1.0),
+                            backend="xla", precision="tf32x3")
     assert resolve_backend("auto") == ("pallas" if jax.default_backend() == "gpu" else "xla")
     # K=10, d=r=64: 3 K×d×K and 3 K×d×r products
     assert fused_flops_per_step(10, 64) == 2 * (3 * 10 * 64 * 10 + 3 * 10 * 64 * 64)

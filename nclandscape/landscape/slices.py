@@ -92,18 +92,41 @@ def hessian_eig(objective, params: Params, data: UFMData, hparams: HParams) -> H
     """Eigen-decomposition (ascending) of the Hessian restricted to the active coordinates.
 
     Eigenvectors are embedded back in the full flattened space (zero on masked coordinates) and
-    their sign is fixed so that their largest-magnitude entry is positive.
+    their sign is fixed so that their largest-magnitude entry is positive. Within an eigenvalue of
+    multiplicity m (eigenvalues equal to 1e3·eps·‖∇²f‖) LAPACK's basis is arbitrary and differs
+    between machines; it is replaced by a canonical one (:func:`_canonical_eigenspaces`), so that
+    slices through a degenerate direction are reproducible.
     """
     Hm = np.asarray(dense_hessian(objective, params, data, hparams), np.float64)
     act = active_mask(params, data)
     idx = np.flatnonzero(act)
     sub = Hm[np.ix_(idx, idx)]
     vals, vecs = np.linalg.eigh(0.5 * (sub + sub.T))
+    vecs = _canonical_eigenspaces(vals, vecs, tol=1e3 * np.finfo(np.float64).eps * max(np.max(np.abs(vals)), 1e-300))
     big = np.argmax(np.abs(vecs), axis=0)
     vecs = vecs * np.sign(vecs[big, np.arange(vecs.shape[1])])[None, :]
     full = np.zeros((Hm.shape[0], vecs.shape[1]))
     full[idx] = vecs
     return HessianEig(vals, full)
+
+
+def _canonical_eigenspaces(vals, vecs, *, tol):
+    """A basis of every cluster of equal eigenvalues (consecutive gaps ≤ ``tol``) that depends only
+    on the eigenspace: QR of its projector applied to a fixed generic matrix (positive R diagonal)."""
+    vecs = vecs.copy()
+    n = vals.size
+    start = 0
+    generic = np.random.default_rng(12345).standard_normal((vecs.shape[0], n))
+    while start < n:
+        stop = start + 1
+        while stop < n and vals[stop] - vals[stop - 1] <= tol:
+            stop += 1
+        if stop - start > 1:
+            V = vecs[:, start:stop]
+            Q, R = np.linalg.qr(V @ (V.T @ generic[:, start:stop]))
+            vecs[:, start:stop] = Q * np.sign(np.diag(R))[None, :]
+        start = stop
+    return vecs
 
 
 def unflatten_like(params: Params, flat) -> Params:

@@ -150,7 +150,20 @@ def _next_pow2(x: int, least: int = 16) -> int:
     return p
 
 
-def _pallas_solve(params, s, hp, *, optimizer: str, prec, interpret: bool):
+PRECISIONS = ("highest", "tf32x3")
+
+
+def _dot_precision(precision: str, backend: str):
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision={precision!r} is not allowed: choose one of {', '.join(PRECISIONS)}")
+    if precision == "tf32x3":
+        if backend != "pallas":
+            raise ConfigError("precision='tf32x3' (three TF32 tensor-core passes) needs backend='pallas' on a GPU")
+        return lax.DotAlgorithmPreset.TF32_TF32_F32_X3
+    return lax.Precision.HIGHEST
+
+
+def _pallas_solve(params, s, hp, *, optimizer: str, prec, interpret: bool, num_warps: int = 4):
     """One configuration's loop as one Pallas kernel (``vmap`` adds the grid over configurations)."""
     from jax.experimental import pallas as pl
 
@@ -181,18 +194,22 @@ def _pallas_solve(params, s, hp, *, optimizer: str, prec, interpret: bool):
     if not interpret:
         from jax.experimental.pallas import triton as pl_triton
 
-        kw["compiler_params"] = pl_triton.CompilerParams(num_warps=4, num_stages=1)
+        kw["compiler_params"] = pl_triton.CompilerParams(num_warps=num_warps, num_stages=1)
     W, b, M, D, st = pl.pallas_call(kernel, out_shape=out_shape, interpret=interpret, name="reduced_mse_fused",
                                     **kw)(W, b, M, D, s, hp)
     return (W[:K, :d], b[:K], M[:d, :K], D[:d, :r]), st[0], st[1], st[2]
 
 
 def fused_reduced_solve(rparams0: ReducedParams, rdata: ReducedData, hparams: HParams, *, optimizer: str = "gd",
-                        lr=None, max_steps=1000, tol=None, backend: str = "auto",
-                        precision=lax.Precision.HIGHEST) -> SolveResult:
+                        lr=None, max_steps=1000, tol=None, backend: str = "auto", precision: str = "highest",
+                        num_warps: int = 4) -> SolveResult:
     """:func:`nclandscape.reduced.reduced_solve` for vanilla MSE with GD / heavy-ball / Nesterov,
     as one fused loop per configuration; pure, jittable and vmappable (``lr``, ``max_steps``,
     ``tol`` and the hyper-parameters may be traced; ``optimizer`` and ``backend`` are static).
+
+    ``precision``: ``"highest"`` (IEEE float32/float64 products everywhere) or, on the GPU kernel
+    only, ``"tf32x3"`` (float32 products as three TF32 tensor-core passes, accurate to about
+    float32 rounding). ``num_warps``: warps per configuration in the GPU kernel.
 
     Padding (``rdata`` masks) is honoured as in ``reduced_solve``: padded entries start at zero
     and the hand-written gradient keeps them zero.
@@ -201,6 +218,7 @@ def fused_reduced_solve(rparams0: ReducedParams, rdata: ReducedData, hparams: HP
     if not ok:
         raise ConfigError(f"fused reduced solver: {why}")
     backend = resolve_backend(backend)
+    prec = _dot_precision(precision, backend)
     dtype = rdata.sizes.dtype
     lr = DEFAULT_LR[optimizer] if lr is None else lr
     tol = default_tol(dtype) if tol is None else tol
@@ -213,10 +231,10 @@ def fused_reduced_solve(rparams0: ReducedParams, rdata: ReducedData, hparams: HP
         hp = hp.at[slot].set(jnp.asarray(v, dtype))
     params = (p.W, p.b, p.M, p.D)
     if backend == "xla":
-        params, value, gnorm, step = _solve_loop(params, s, hp, optimizer=optimizer, prec=precision)
+        params, value, gnorm, step = _solve_loop(params, s, hp, optimizer=optimizer, prec=prec)
     else:
-        params, value, gnorm, step = _pallas_solve(params, s, hp, optimizer=optimizer, prec=precision,
-                                                   interpret=backend == "interpret")
+        params, value, gnorm, step = _pallas_solve(params, s, hp, optimizer=optimizer, prec=prec,
+                                                   interpret=backend == "interpret", num_warps=num_warps)
     finite = _finite(value) & _finite(gnorm)
     status = jnp.where(~finite, STATUS_DIVERGED, jnp.where(gnorm <= tol, STATUS_OK, STATUS_NOT_CONVERGED))
     return SolveResult(ReducedParams(*params), value, gnorm, step.astype(jnp.int32), status)
@@ -231,4 +249,4 @@ def fused_flops_per_step(K: int, d: int, r: int | None = None, *, padded: bool =
 
 
 __all__ = ["fused_reduced_solve", "fusable", "resolve_backend", "fused_flops_per_step", "FUSED_OPTIMIZERS",
-           "BACKENDS"]
+           "BACKENDS", "PRECISIONS"]
