@@ -49,7 +49,8 @@ def parse_args(argv=None):
     p.add_argument("--fused-backend", default="auto", help="auto (pallas on GPU, xla elsewhere), xla or pallas")
     p.add_argument("--fused-variants", default="highest/4",
                    help="comma-separated PRECISION/WARPS of the fused GPU kernel to time, each its own row "
-                        "(precision highest or tf32x3; e.g. highest/4,highest/8,tf32x3/4)")
+                        "(precision highest, tf32x3 or default = one TF32 pass on NVIDIA GPUs; "
+                        "e.g. highest/4,highest/8,tf32x3/4,default/4)")
     return p.parse_args(argv)
 
 

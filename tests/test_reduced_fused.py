@@ -122,7 +122,7 @@ def test_fused_vmaps_over_configurations_and_backends_agree():
     np.testing.assert_allclose(single.value, b.value[i], rtol=1e-12)
 
 
-@pytest.mark.parametrize("precision,warps", [("highest", 4), ("tf32x3", 8)])
+@pytest.mark.parametrize("precision,warps", [("highest", 4), ("tf32x3", 8), ("default", 2)])
 def test_kernel_lowers_to_triton_for_cuda(precision, warps):
     """The GPU kernel (float32, K=10 → 16, d=64, vmapped over 32 configurations) lowers to one
     Triton call with a grid over configurations, on a machine without a GPU."""

@@ -150,12 +150,14 @@ def _next_pow2(x: int, least: int = 16) -> int:
     return p
 
 
-PRECISIONS = ("highest", "tf32x3")
+PRECISIONS = ("highest", "tf32x3", "default")
 
 
 def _dot_precision(precision: str, backend: str):
     if precision not in PRECISIONS:
         raise ConfigError(f"precision={precision!r} is not allowed: choose one of {', '.join(PRECISIONS)}")
+    if precision == "default":
+        return lax.Precision.DEFAULT
     if precision == "tf32x3":
         if backend != "pallas":
             raise ConfigError("precision='tf32x3' (three TF32 tensor-core passes) needs backend='pallas' on a GPU")
@@ -207,9 +209,11 @@ def fused_reduced_solve(rparams0: ReducedParams, rdata: ReducedData, hparams: HP
     as one fused loop per configuration; pure, jittable and vmappable (``lr``, ``max_steps``,
     ``tol`` and the hyper-parameters may be traced; ``optimizer`` and ``backend`` are static).
 
-    ``precision``: ``"highest"`` (IEEE float32/float64 products everywhere) or, on the GPU kernel
-    only, ``"tf32x3"`` (float32 products as three TF32 tensor-core passes, accurate to about
-    float32 rounding). ``num_warps``: warps per configuration in the GPU kernel.
+    ``precision``: ``"highest"`` (IEEE float32/float64 products everywhere); on the GPU kernel only,
+    ``"tf32x3"`` (float32 products as three TF32 tensor-core passes, accurate to about float32
+    rounding); or ``"default"``, JAX's default matmul precision, which for float32 on NVIDIA GPUs is
+    one TF32 pass (10-bit mantissa: what XLA's own float32 products, the full engine's included,
+    use there). ``num_warps``: warps per configuration in the GPU kernel.
 
     Padding (``rdata`` masks) is honoured as in ``reduced_solve``: padded entries start at zero
     and the hand-written gradient keeps them zero.
