@@ -97,17 +97,17 @@ def test_fused_stops_where_the_full_engine_stops(backend):
 
 
 def test_fused_vmaps_over_configurations_and_backends_agree():
-    """``vmap`` over 6 sampled configurations (own λ, lr, start): the kernel (interpreted, grid of
-    6 programs) equals the plain-JAX loop, and each row equals its own unbatched run."""
+    """``vmap`` over 4 sampled configurations (own λ, lr, start): the kernel (interpreted, grid of
+    4 programs) equals the plain-JAX loop, and each row equals its own unbatched run."""
     rdata0 = make_reduced_data(5, 300, 16, pad_to=(8, 16))
-    keys = jax.random.split(jax.random.PRNGKey(3), 6)
+    keys = jax.random.split(jax.random.PRNGKey(3), 4)
     rp0, rdata = jax.vmap(lambda k: reduced_init(k, rdata0, scale=0.3))(keys)
-    lams = jnp.geomspace(1e-4, 1e-1, 6)
-    lrs = jnp.linspace(0.05, 0.3, 6)
+    lams = jnp.geomspace(1e-3, 1e-1, 4)
+    lrs = jnp.linspace(0.1, 0.3, 4)
 
     def one(rp, rd, lam, lr, backend):
         return fused_reduced_solve(rp, rd, make_hparams(lam, lam, lam), optimizer="nesterov", lr=lr,
-                                   max_steps=400, tol=1e-9, backend=backend)
+                                   max_steps=250, tol=1e-7, backend=backend)
 
     a = jax.jit(jax.vmap(functools.partial(one, backend="interpret")))(rp0, rdata, lams, lrs)
     b = jax.jit(jax.vmap(functools.partial(one, backend="xla")))(rp0, rdata, lams, lrs)
@@ -115,7 +115,7 @@ def test_fused_vmaps_over_configurations_and_backends_agree():
     np.testing.assert_allclose(a.value, b.value, rtol=1e-12)
     np.testing.assert_allclose(a.params.D, b.params.D, atol=1e-12)
     assert len(set(np.asarray(a.steps).tolist())) > 1  # configurations stop at their own step
-    i = 4
+    i = 2
     single = one(jax.tree_util.tree_map(lambda x: x[i], rp0), jax.tree_util.tree_map(lambda x: x[i], rdata),
                  lams[i], lrs[i], "xla")
     assert int(single.steps) == int(b.steps[i])

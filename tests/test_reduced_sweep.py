@@ -110,3 +110,19 @@ def test_dynamics_full_is_recorded_and_reaches_the_same_minimum(tmp_path, capsys
                  "--x64", "--json", "--dynamics", "reduced"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["dynamics"] == "reduced" and out["objective"] == pytest.approx(rows[0]["f_star"], rel=1e-9)
+
+
+def test_a_failing_gpu_kernel_falls_back_to_the_plain_loop(tmp_path, sweeps, monkeypatch):
+    """If the Pallas kernel cannot compile or run (here: forced on a CPU, where only the
+    interpreter runs it), the bucket warns and runs the plain-JAX loop: same rows."""
+    from nclandscape.sweep import engine
+
+    with pytest.raises(ConfigError, match="runs a GPU kernel"):
+        run_sweep(SweepSpec(SPEC["fixed"], SPEC["grid"], engine={"fused": "pallas"}), tmp_path / "p", progress=False)
+    monkeypatch.setattr(engine, "fused_backend_for", lambda bucket, fused: "pallas")
+    spec = SweepSpec({**SPEC["fixed"], "optimizer": "gd", "d": 3, "lambda_W": 1e-3}, {"lambda_H": [2e-3]})
+    with pytest.warns(UserWarning, match="fused Pallas kernel failed"):
+        run_sweep(spec, tmp_path / "fb", progress=False)
+    (row,) = _rows(tmp_path / "fb")
+    (want,) = [r for r in sweeps["auto"] if r["config_id"] == row["config_id"]]
+    assert row["objective"] == pytest.approx(want["objective"], rel=1e-12) and row["steps"] == want["steps"]

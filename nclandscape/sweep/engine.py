@@ -365,6 +365,9 @@ def run_sweep(spec: SweepSpec, out_dir, *, progress: bool = True, chunk_size: in
     fused = str(spec.engine.get("fused", "auto"))
     if fused not in FUSED_CHOICES:
         raise ConfigError(f"fused={fused!r} is not allowed: choose one of {', '.join(FUSED_CHOICES)}")
+    if fused == "pallas" and jax.default_backend() != "gpu":
+        raise ConfigError(f"fused='pallas' runs a GPU kernel, and this machine's JAX backend is "
+                          f"{jax.default_backend()!r}: use fused = 'auto' or 'xla'")
     chunk_size = int(chunk_size or spec.engine.get("chunk_size", 1024))
     if chunk_size < 1:
         raise ConfigError(f"chunk_size={chunk_size}: give an integer >= 1")
