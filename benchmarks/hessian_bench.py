@@ -27,7 +27,7 @@ import jax.numpy as jnp  # noqa: E402
 
 from nclandscape.hessian import dense_spectrum, lanczos_spectrum, structured_spectrum  # noqa: E402
 from nclandscape.objectives import objective_for  # noqa: E402
-from nclandscape.ufm import Params, init_params, make_data, make_hparams  # noqa: E402
+from nclandscape.ufm import init_params, make_data, make_hparams  # noqa: E402
 
 
 def timed(fn, *args, repeats=3):

@@ -1,7 +1,6 @@
 """Brute-force float64 minimisation used as the independent reference for the closed forms."""
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from nclandscape.objectives import objective_for
 from nclandscape.solve import solve

@@ -10,12 +10,12 @@ import numpy as np
 
 from nclandscape.hessian import dense_spectrum
 from nclandscape.hessian.certify import certify
-from nclandscape.hessian.critical import bias_family_start, escape, escape_bound, newton_critical_point, saddle_point
+from nclandscape.hessian.critical import bias_family_start, escape, newton_critical_point, saddle_point
 from nclandscape.metrics import nc_metrics
 from nclandscape.objectives import objective_for
 from nclandscape.solve import tree_norm
 from nclandscape.theory import mse_global_min
-from nclandscape.ufm import Params, Problem
+from nclandscape.ufm import Problem
 
 MSE = objective_for("mse")
 

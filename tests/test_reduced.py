@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
+from _problems import random_padded_problems
+
 from nclandscape.errors import ConfigError
 from nclandscape.metrics import nc_metrics
 from nclandscape.objectives import mse_objective
@@ -29,18 +31,7 @@ SEEDS = {"mse": 11, "rescaled_mse": 12}
 
 def _random_problems(seed, loss, n_problems=3, lambdas=(1e-3, 3e-2)):
     """Random padded problems, hyper-parameters and starting points (scale 0.5)."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n_problems):
-        K = int(rng.integers(2, PAD[0] + 1))
-        d = int(rng.integers(2, PAD[2] + 1))
-        sizes = [int(s) for s in rng.integers(1, PAD[1] // K + 1, K)]
-        data = make_data(K, 0, d, class_sizes=sizes, bias=bool(rng.integers(2)), pad_to=PAD)
-        alpha, M = (rng.uniform(1.0, 3.0), rng.uniform(1.0, 2.0)) if loss == "rescaled_mse" else (1.0, 1.0)
-        hp = make_hparams(*rng.uniform(*lambdas, 3), alpha, M)
-        p0 = Params(*(jnp.asarray(0.5 * rng.standard_normal(s)) for s in ((PAD[0], PAD[2]), (PAD[2], PAD[1]), (PAD[0],))))
-        out.append((data, hp, mask_params(p0, data)))
-    return out
+    return random_padded_problems(seed, PAD, loss=loss, n_problems=n_problems, lambdas=lambdas)
 
 
 @functools.cache

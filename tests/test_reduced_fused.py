@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from _problems import random_padded_problems
 from nclandscape.errors import ConfigError
 from nclandscape.objectives import mse_objective
 from nclandscape.reduced import (
@@ -20,24 +21,14 @@ from nclandscape.reduced import (
 )
 from nclandscape.reduced.fused import fused_flops_per_step, fused_reduced_solve, fusable, resolve_backend
 from nclandscape.solve import STATUS_DIVERGED, STATUS_OK, solve
-from nclandscape.ufm import Params, make_data, make_hparams, mask_params
+from nclandscape.ufm import make_hparams
 
 PAD = (6, 40, 8)  # (K, N, d) bucket of every random problem below
 LR = {"gd": 0.2, "momentum": 0.05, "nesterov": 0.05}
 
 
 def _random_problems(seed, n_problems=3):
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n_problems):
-        K = int(rng.integers(2, PAD[0] + 1))
-        d = int(rng.integers(2, PAD[2] + 1))
-        sizes = [int(s) for s in rng.integers(1, PAD[1] // K + 1, K)]
-        data = make_data(K, 0, d, class_sizes=sizes, bias=bool(rng.integers(2)), pad_to=PAD)
-        hp = make_hparams(*rng.uniform(1e-3, 3e-2, 3), 1.0, float(rng.uniform(0.5, 2.0)))
-        p0 = Params(*(jnp.asarray(0.5 * rng.standard_normal(s)) for s in ((PAD[0], PAD[2]), (PAD[2], PAD[1]), (PAD[0],))))
-        out.append((data, hp, mask_params(p0, data)))
-    return out
+    return random_padded_problems(seed, PAD, n_problems=n_problems, random_target=True)
 
 
 @functools.cache

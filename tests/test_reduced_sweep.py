@@ -5,22 +5,15 @@ import json
 import numpy as np
 import pytest
 
+from _problems import row_problem, sweep_rows
 from nclandscape.cli import main
 from nclandscape.errors import ConfigError
 from nclandscape.reduced import solve_problem_reduced
-from nclandscape.sweep import SweepSpec, read_results, run_sweep
+from nclandscape.sweep import SweepSpec, run_sweep
 from nclandscape.sweep.engine import Bucket, fused_backend_for
-from nclandscape.ufm import Problem
 
 
-def _rows(out):
-    t = read_results(out).to_pydict()
-    return [dict(zip(t, vals)) for vals in zip(*t.values())]
-
-
-def _problem(r):
-    return Problem(K=r["K"], n=r["n"], d=r["d"], lambda_W=r["lambda_W"], lambda_H=r["lambda_H"],
-                   lambda_b=r["lambda_b"], bias=r["bias"], loss=r["loss"], alpha=r["alpha"], M=r["M"])
+_rows, _problem = sweep_rows, row_problem
 
 
 SPEC = dict(fixed={"K": 4, "n": 300, "steps_max": 1500, "seed": 3, "scale": 0.5, "lambda_b": 1e-3},

@@ -11,23 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from _problems import row_problem, sweep_rows
 from nclandscape.errors import ConfigError
 from nclandscape.solve import solve_problem
-from nclandscape.sweep import TRACE_COUNTS, SweepSpec, parse_cli_axes, read_results, run_sweep
-from nclandscape.sweep.plots import phase_diagram
+from nclandscape.sweep import TRACE_COUNTS, SweepSpec, parse_cli_axes, run_sweep
 from nclandscape.ufm import Problem
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _rows(out):
-    t = read_results(out).to_pydict()
-    return [dict(zip(t, vals)) for vals in zip(*t.values())]
-
-
-def _problem(r):
-    return Problem(K=r["K"], n=r["n"], d=r["d"], lambda_W=r["lambda_W"], lambda_H=r["lambda_H"],
-                   lambda_b=r["lambda_b"], bias=r["bias"], loss=r["loss"], alpha=r["alpha"], M=r["M"])
+_rows, _problem = sweep_rows, row_problem
 
 
 def test_mixed_shapes_lbfgs_x64_reach_theory_and_match_solve(tmp_path):

@@ -1,5 +1,4 @@
 """Closed-form theory (THEORY.md §2, §2b, §3) against brute-force float64 optimisation."""
-import math
 
 import jax
 import jax.numpy as jnp

@@ -222,7 +222,6 @@ def _nc(W, b, H, labels, *, num_classes):
 def evaluate(state: TrainState, model: ResNet, eval_fn, nc_fn, data, cfg: TrainConfig) -> dict:
     """Accuracy and loss on train/test, NC metrics and cosine margins on train features."""
     x_tr, y_tr, x_te, y_te = data
-    K = model.num_classes
     loss = per_sample_loss("rescaled_mse" if cfg.loss == "mse" else cfg.loss)
     hp = hparams_of(cfg)
 

@@ -125,8 +125,8 @@ def _solve_loop(params, s, hp, *, optimizer: str, prec):
         value, gn2, g = _value_and_grad(*p, s, hp, prec)
         gnorm = jnp.sqrt(gn2)
         go = (step < max_steps) & (gnorm > tol) & _finite(value) & _finite(gnorm)
-        if optimizer == "gd":
-            new_t, u = t, g
+        if optimizer == "gd":  # no trace: nothing extra is carried through the loop
+            new_t, u = (), g
         else:
             new_t = tuple(gi + mu * ti for gi, ti in zip(g, t))
             u = tuple(gi + mu * ti for gi, ti in zip(g, new_t)) if optimizer == "nesterov" else new_t
@@ -136,7 +136,7 @@ def _solve_loop(params, s, hp, *, optimizer: str, prec):
         step = jnp.where(go, step + 1, step)
         return p, t, step, jnp.where(go, jnp.int32(0), jnp.int32(1)), value, gnorm
 
-    t0 = tuple(jnp.zeros_like(x) for x in params)
+    t0 = () if optimizer == "gd" else tuple(jnp.zeros_like(x) for x in params)
     c0 = (params, t0, zero, jnp.zeros((), jnp.int32), zero, zero)
     p, _, step, _, value, gnorm = lax.while_loop(lambda c: c[3] == 0, body, c0)
     return p, value, gnorm, step
