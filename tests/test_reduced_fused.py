@@ -17,7 +17,7 @@ from _problems import random_padded_problems
 from nclandscape.errors import ConfigError
 from nclandscape.objectives import mse_objective
 from nclandscape.reduced import (
-    expand_params, make_reduced_data, reduce_data, reduce_params, reduced_init, reduced_solve,
+    ReducedParams, expand_params, make_reduced_data, reduce_data, reduce_params, reduced_init, reduced_solve,
 )
 from nclandscape.reduced.fused import fused_flops_per_step, fused_reduced_solve, fusable, resolve_backend
 from nclandscape.solve import STATUS_DIVERGED, STATUS_OK, solve
@@ -92,7 +92,7 @@ def test_fused_vmaps_over_configurations_and_backends_agree():
     4 programs) equals the plain-JAX loop, and each row equals its own unbatched run."""
     rdata0 = make_reduced_data(5, 300, 16, pad_to=(8, 16))
     keys = jax.random.split(jax.random.PRNGKey(3), 4)
-    rp0, rdata = jax.vmap(lambda k: reduced_init(k, rdata0, scale=0.3))(keys)
+    rp0, rdata = jax.jit(jax.vmap(lambda k: reduced_init(k, rdata0, scale=0.3)))(keys)
     lams = jnp.geomspace(1e-3, 1e-1, 4)
     lrs = jnp.linspace(0.1, 0.3, 4)
 
@@ -117,9 +117,11 @@ def test_fused_vmaps_over_configurations_and_backends_agree():
 def test_kernel_lowers_to_triton_for_cuda(precision, warps):
     """The GPU kernel (float32, K=10 → 16, d=64, vmapped over 32 configurations) lowers to one
     Triton call with a grid over configurations, on a machine without a GPU."""
-    rdata0 = make_reduced_data(10, 100, 64, dtype=jnp.float32)
-    keys = jax.random.split(jax.random.PRNGKey(0), 32)
-    rp0, rdata = jax.vmap(lambda k: reduced_init(k, rdata0, scale=0.1))(keys)
+    rdata = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (32,) + x.shape),
+                                   make_reduced_data(10, 100, 64, dtype=jnp.float32))
+    rng = np.random.default_rng(0)
+    rp0 = ReducedParams(*(jnp.asarray(0.1 * rng.standard_normal((32,) + s), jnp.float32)
+                          for s in ((10, 64), (10,), (64, 10), (64, 64))))
 
     def one(rp, rd, lam):
         hp = make_hparams(lam, lam, lam, dtype=jnp.float32)
@@ -134,17 +136,17 @@ def test_kernel_lowers_to_triton_for_cuda(precision, warps):
 
 def test_refusals_and_flop_count():
     rdata = make_reduced_data(3, 4, 2)
-    rp0, rdata = reduced_init(jax.random.PRNGKey(0), rdata, loss="rescaled_mse")
+    per_class = ReducedParams(jnp.ones((3, 2)), jnp.ones(3), jnp.ones((2, 3)), jnp.ones((3, 2, 2)))
+    shared = per_class._replace(D=jnp.ones((2, 2)))
     hp = make_hparams(1e-2, 1e-2, 1e-2, 2.0, 1.0)
     with pytest.raises(ConfigError, match="shared layout"):
-        fused_reduced_solve(rp0, rdata, hp)
+        fused_reduced_solve(per_class, rdata, hp)
     assert not fusable("mse", "lbfgs")[0] and "lbfgs" in fusable("mse", "lbfgs")[1]
     assert not fusable("rescaled_mse", "gd")[0]
     with pytest.raises(ConfigError, match="choose one of"):
         resolve_backend("cuda")
     with pytest.raises(ConfigError, match="needs backend='pallas'"):
-        fused_reduced_solve(*reduced_init(jax.random.PRNGKey(0), make_reduced_data(3, 4, 2)), hp._replace(alpha=1.0),
-                            backend="xla", precision="tf32x3")
+        fused_reduced_solve(shared, rdata, hp._replace(alpha=1.0), backend="xla", precision="tf32x3")
     assert resolve_backend("auto") == ("pallas" if jax.default_backend() == "gpu" else "xla")
     # K=10, d=r=64: 3 K×d×K and 3 K×d×r products
     assert fused_flops_per_step(10, 64) == 2 * (3 * 10 * 64 * 10 + 3 * 10 * 64 * 64)
@@ -154,7 +156,7 @@ def test_refusals_and_flop_count():
 def test_shared_layout_with_alpha_not_one_is_marked_diverged():
     """α ≠ 1 is not exact in the shared layout: the value is NaN and the run says diverged (as the
     optax reduced objective does), never a silently wrong number."""
-    rdata0 = make_reduced_data(3, 5, 4)
-    rp0, rdata = reduced_init(jax.random.PRNGKey(0), rdata0)
+    rdata = make_reduced_data(3, 5, 4)
+    rp0 = ReducedParams(jnp.ones((3, 4)), jnp.ones(3), jnp.ones((4, 3)), jnp.eye(4))
     r = fused_reduced_solve(rp0, rdata, make_hparams(1e-2, 1e-2, 1e-2, 2.0, 1.0), backend="xla")
     assert int(r.status) == STATUS_DIVERGED and int(r.steps) == 0

@@ -23,7 +23,7 @@ SPEC = dict(fixed={"K": 4, "n": 300, "steps_max": 1500, "seed": 3, "scale": 0.5,
 @pytest.fixture(scope="module")
 def sweeps(tmp_path_factory):
     out = {}
-    for fused, opts in (("auto", ["gd", "nesterov", "lbfgs"]), ("off", ["gd", "nesterov"])):
+    for fused, opts in (("auto", ["gd", "nesterov", "lbfgs"]), ("off", ["nesterov"])):
         d = tmp_path_factory.mktemp(f"fused_{fused}")
         run_sweep(SweepSpec(SPEC["fixed"], {**SPEC["grid"], "optimizer": opts}, engine={"fused": fused}), d,
                   progress=False)
@@ -54,11 +54,11 @@ def test_auto_runs_reduced_from_n_256_and_rows_equal_single_solves(sweeps):
 
 
 def test_fused_and_optax_loops_give_the_same_rows(sweeps):
-    """GD and Nesterov buckets run fused (plain-JAX loop on CPU) under ``auto`` and as optax steps
-    under ``off``: the same iterates up to rounding, the same stopping step."""
+    """Nesterov buckets run fused (plain-JAX loop on CPU) under ``auto`` and as optax steps under
+    ``off``: the same iterates up to rounding, the same stopping step."""
     a = {r["config_id"]: r for r in sweeps["auto"]}
     b = {r["config_id"]: r for r in sweeps["off"]}
-    assert len(b) == 8 and set(b) <= set(a)
+    assert len(b) == 4 and set(b) <= set(a)
     for cid in b:
         r = a[cid]
         assert r["steps"] == b[cid]["steps"] and r["status"] == b[cid]["status"]
