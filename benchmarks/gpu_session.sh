@@ -25,9 +25,10 @@ step() {  # step NAME SECONDS CMD...: run with a limit, log to $OUT/NAME.log, ne
 
 step env 60 $PY -c "import jax, jaxlib; print(jax.__version__, jaxlib.__version__, jax.devices())"
 # Issue 4: fused reduced kernel vs optax reduced vs full engine; the target is fused >= 10x the
-# full roofline at n=100, and n=1e4 within 10% of n=100. Four kernel variants in one run.
+# full roofline at n=100, and n=1e4 within 10% of n=100. Five kernel variants in one run
+# (PRECISION/WARPS/D_BLOCK; registers and spills of each: benchmarks/fused_kernel_resources.py).
 step reduced 240 $PY benchmarks/reduced_throughput.py --B 4096 --steps 50 --repeats 5 --full-mem-gb 40 \
-    --fused-variants highest/4,highest/8,tf32x3/4,default/4 --json
+    --fused-variants highest/8/16,highest/4/16,highest/8/64,tf32x3/8/16,default/8/16 --json
 # Issue 3: sweep engine at B=4096, fraction of the memory roofline (target >= 70%).
 step sweep 120 $PY benchmarks/sweep_throughput.py --B 256 4096 --json
 # Issue 5: dense Hessian path vmapped over 256 configurations of P ~ 2000.

@@ -47,10 +47,10 @@ def parse_args(argv=None):
                    help="comma-separated subset of fused (hand-written loop, one Pallas kernel on GPU), "
                         "reduced (optax on the reduced pytree), full")
     p.add_argument("--fused-backend", default="auto", help="auto (pallas on GPU, xla elsewhere), xla or pallas")
-    p.add_argument("--fused-variants", default="highest/4",
-                   help="comma-separated PRECISION/WARPS of the fused GPU kernel to time, each its own row "
-                        "(precision highest, tf32x3 or default = one TF32 pass on NVIDIA GPUs; "
-                        "e.g. highest/4,highest/8,tf32x3/4,default/4)")
+    p.add_argument("--fused-variants", default="highest/8/16",
+                   help="comma-separated PRECISION/WARPS/D_BLOCK of the fused GPU kernel to time, each its own "
+                        "row (precision highest, tf32x3 or default = one TF32 pass on NVIDIA GPUs; D_BLOCK: "
+                        "columns of D per block; e.g. highest/8/16,highest/4/16,tf32x3/8/16,default/8/16)")
     return p.parse_args(argv)
 
 
@@ -145,7 +145,7 @@ def reduced_engine(K, n, d, B, steps, dtype):
     return jax.jit(run), (s0, hp, rdata)
 
 
-def fused_engine(K, n, d, B, steps, dtype, backend="auto", precision="highest", num_warps=4):
+def fused_engine(K, n, d, B, steps, dtype, backend="auto", precision="highest", num_warps=8, d_block=16):
     """``vmap`` of :func:`nclandscape.reduced.fused.fused_reduced_solve`: the whole ``steps``-step
     loop of each configuration in one fused program (one Pallas kernel per batch on a GPU), with
     ``tol = 0`` so every configuration runs exactly ``steps`` steps (plus the final gradient check)."""
@@ -164,7 +164,7 @@ def fused_engine(K, n, d, B, steps, dtype, backend="auto", precision="highest", 
 
     def one(rp, rdata, hp, lr):
         return fused_reduced_solve(rp, rdata, hp, optimizer="gd", lr=lr, max_steps=steps, tol=0.0, backend=backend,
-                                   precision=precision, num_warps=num_warps)
+                                   precision=precision, num_warps=num_warps, d_block=d_block)
 
     keys = jax.random.split(jax.random.PRNGKey(0), B)
     lrs = jnp.linspace(0.05, 0.2, B, dtype=dtype)
@@ -204,18 +204,20 @@ def main(argv=None) -> int:
     fused_backend = resolve_backend(args.fused_backend)
     print(f"# fused backend: {fused_backend}")
     variants = [v.split("/") for v in args.fused_variants.split(",") if v]
+    if any(len(v) != 3 for v in variants):
+        raise SystemExit("--fused-variants: give PRECISION/WARPS/D_BLOCK items, e.g. highest/8/16")
     if "fused" in names and len(variants) > 1:
         i = names.index("fused")
-        names[i:i + 1] = [f"fused:{p}/{w}" for p, w in variants]
+        names[i:i + 1] = [f"fused:{p}/{w}/{c}" for p, w, c in variants]
     engines = []  # (n, name, B, fn, state): built (and compiled) first, timed round-robin below
     for n in ns:
         # Full engine: H, its gradient and the step's temporaries (~4 copies of d·N) per config.
         B_full = max(1, min(B, int(args.full_mem_gb * 2**30 // (4 * d * K * n * item))))
         builders = {"reduced": (reduced_engine, B), "full": (full_engine, B_full)}
-        for p, w in variants:
-            key = "fused" if len(variants) == 1 else f"fused:{p}/{w}"
-            builders[key] = (lambda *a, p=p, w=w: fused_engine(*a, backend=fused_backend, precision=p,
-                                                               num_warps=int(w)), B)
+        for p, w, c in variants:
+            key = "fused" if len(variants) == 1 else f"fused:{p}/{w}/{c}"
+            builders[key] = (lambda *a, p=p, w=w, c=c: fused_engine(*a, backend=fused_backend, precision=p,
+                                                                    num_warps=int(w), d_block=int(c)), B)
         for name in names:
             build, Bn = builders[name]
             fn, state = build(K, n, d, Bn, T, dtype)
@@ -255,10 +257,10 @@ def main(argv=None) -> int:
 
     for r in rows:
         if r["engine"].startswith("fused"):
-            fl = fused_flops_per_step(K, d, padded=fused_backend == "pallas")
+            fl = fused_flops_per_step(K, d, padded=fused_backend in ("pallas", "interpret"))
             r["flops_per_step"] = fl
             print(f"# {r['engine']} n={r['n']}: {fl * r['best'] / 1e9:.4g} GFLOP/s in its products "
-                  f"({fl} flop/step{' with K, d padded to powers of two >= 16' if fused_backend == 'pallas' else ''}), "
+                  f"({fl} flop/step{' with K, d padded to powers of two >= 16' if fused_backend != 'xla' else ''}), "
                   f"{100 * fl * r['best'] / flops:.3g}% of the measured matmul rate")
     for name in names:
         red = [r for r in rows if r["engine"] == name]

@@ -90,23 +90,30 @@ def _finite(x):
     return jnp.abs(x) < jnp.inf  # False for NaN and ±inf
 
 
-def _value_and_grad(W, b, M, D, s, hp, prec):
-    """Value, squared gradient norm and gradient of the reduced vanilla-MSE objective."""
+def _value_and_grad(p, s, hp, prec):
+    """Value, squared gradient norm and gradient of the reduced vanilla-MSE objective at
+    ``p = (W, b, M, D_1, ..., D_c)``, where ``D = [D_1 ... D_c]`` is split by columns (the GPU
+    kernel uses blocks of 16 columns: smaller products hold fewer registers)."""
+    W, b, M, *Ds = p
     K = W.shape[0]
     N, lw, lh, lb, target, bias = hp[_N], hp[_LW], hp[_LH], hp[_LB], hp[_TARGET], hp[_BIAS]
     one, zero = jnp.ones((), W.dtype), jnp.zeros((), W.dtype)  # (no bool->float casts: Triton lowers selects)
     eye = jnp.where(lax.broadcasted_iota(jnp.int32, (K, K), 0) == lax.broadcasted_iota(jnp.int32, (K, K), 1), one, zero)
     E = _mm(W, M, prec) + (b[:, None] - target * eye) * s[None, :]
-    P = _mm(W, D, prec)
-    gW = (_mm_nt(E, M, prec) + _mm_nt(P, D, prec)) / N + lw * W
+    Ps = [_mm(W, Dj, prec) for Dj in Ds]
+    EM = _mm_nt(E, M, prec)
+    for Pj, Dj in zip(Ps, Ds):
+        EM = EM + _mm_nt(Pj, Dj, prec)
+    gW = EM / N + lw * W
     gb = (jnp.sum(E * s[None, :], axis=1) / N + lb * b) * bias
     gM = _mm_tn(W, E, prec) / N + lh * M
-    gD = _mm_tn(W, P, prec) / N + lh * D
-    value = 0.5 * (_sum(E * E) + _sum(P * P)) / N + 0.5 * (
-        lw * _sum(W * W) + lh * (_sum(M * M) + _sum(D * D)) + lb * jnp.sum(b * b))
+    gDs = [_mm_tn(W, Pj, prec) / N + lh * Dj for Pj, Dj in zip(Ps, Ds)]
+    sq_P = sum(_sum(Pj * Pj) for Pj in Ps)
+    sq_D = sum(_sum(Dj * Dj) for Dj in Ds)
+    value = 0.5 * (_sum(E * E) + sq_P) / N + 0.5 * (lw * _sum(W * W) + lh * (_sum(M * M) + sq_D) + lb * jnp.sum(b * b))
     value = jnp.where(hp[_ALPHA_OK] > 0, value, jnp.nan)  # shared layout is exact only for α = 1
-    gn2 = _sum(gW * gW) + jnp.sum(gb * gb) + _sum(gM * gM) + _sum(gD * gD)
-    return value, gn2, (gW, gb, gM, gD)
+    gn2 = _sum(gW * gW) + jnp.sum(gb * gb) + _sum(gM * gM) + sum(_sum(g * g) for g in gDs)
+    return value, gn2, (gW, gb, gM, *gDs)
 
 
 def _solve_loop(params, s, hp, *, optimizer: str, prec):
@@ -122,7 +129,7 @@ def _solve_loop(params, s, hp, *, optimizer: str, prec):
 
     def body(c):
         p, t, step, _, _, _ = c
-        value, gn2, g = _value_and_grad(*p, s, hp, prec)
+        value, gn2, g = _value_and_grad(p, s, hp, prec)
         gnorm = jnp.sqrt(gn2)
         go = (step < max_steps) & (gnorm > tol) & _finite(value) & _finite(gnorm)
         if optimizer == "gd":  # no trace: nothing extra is carried through the loop
@@ -165,14 +172,18 @@ def _dot_precision(precision: str, backend: str):
     return lax.Precision.HIGHEST
 
 
-def _pallas_solve(params, s, hp, *, optimizer: str, prec, interpret: bool, num_warps: int = 4):
-    """One configuration's loop as one Pallas kernel (``vmap`` adds the grid over configurations)."""
+def _pallas_solve(params, s, hp, *, optimizer: str, prec, interpret: bool, num_warps: int = 8, block: int = 16):
+    """One configuration's loop as one Pallas kernel (``vmap`` adds the grid over configurations).
+
+    ``D`` is carried as column blocks of ``block`` columns (see ``benchmarks/fused_kernel_resources.py``
+    for what that and ``num_warps`` do to registers and spills on sm_90)."""
     from jax.experimental import pallas as pl
 
     W, b, M, D = params
     K, d = W.shape
     r = D.shape[1]
     Kp, dp, rp = _next_pow2(K), _next_pow2(d), _next_pow2(r)  # Triton: power-of-two blocks, dots ≥ 16
+    block = min(_next_pow2(block), rp)
     W = jnp.pad(W, ((0, Kp - K), (0, dp - d)))
     b = jnp.pad(b, (0, Kp - K))
     M = jnp.pad(M, ((0, dp - d), (0, Kp - K)))
@@ -184,9 +195,12 @@ def _pallas_solve(params, s, hp, *, optimizer: str, prec, interpret: bool, num_w
         h = hp_ref[...]
         idx = lax.broadcasted_iota(jnp.int32, (_HP,), 0)
         hs = [jnp.sum(jnp.where(idx == i, h, 0.0)) for i in range(_HP)]
-        p, value, gnorm, step = _solve_loop((W_ref[...], b_ref[...], M_ref[...], D_ref[...]), s_ref[...], hs,
+        Ds = tuple(D_ref[:, pl.ds(j * block, block)] for j in range(rp // block))
+        p, value, gnorm, step = _solve_loop((W_ref[...], b_ref[...], M_ref[...], *Ds), s_ref[...], hs,
                                             optimizer=optimizer, prec=prec)
-        W_o[...], b_o[...], M_o[...], D_o[...] = p
+        W_o[...], b_o[...], M_o[...] = p[:3]
+        for j, Dj in enumerate(p[3:]):
+            D_o[:, pl.ds(j * block, block)] = Dj
         st_o[...] = jnp.where(idx == 0, value, jnp.where(idx == 1, gnorm, jnp.where(idx == 2, step, 0.0)))
 
     out_shape = (jax.ShapeDtypeStruct((Kp, dp), dtype), jax.ShapeDtypeStruct((Kp,), dtype),
@@ -204,7 +218,7 @@ def _pallas_solve(params, s, hp, *, optimizer: str, prec, interpret: bool, num_w
 
 def fused_reduced_solve(rparams0: ReducedParams, rdata: ReducedData, hparams: HParams, *, optimizer: str = "gd",
                         lr=None, max_steps=1000, tol=None, backend: str = "auto", precision: str = "highest",
-                        num_warps: int = 4) -> SolveResult:
+                        num_warps: int = 8, d_block: int = 16) -> SolveResult:
     """:func:`nclandscape.reduced.reduced_solve` for vanilla MSE with GD / heavy-ball / Nesterov,
     as one fused loop per configuration; pure, jittable and vmappable (``lr``, ``max_steps``,
     ``tol`` and the hyper-parameters may be traced; ``optimizer`` and ``backend`` are static).
@@ -213,7 +227,8 @@ def fused_reduced_solve(rparams0: ReducedParams, rdata: ReducedData, hparams: HP
     ``"tf32x3"`` (float32 products as three TF32 tensor-core passes, accurate to about float32
     rounding); or ``"default"``, JAX's default matmul precision, which for float32 on NVIDIA GPUs is
     one TF32 pass (10-bit mantissa: what XLA's own float32 products, the full engine's included,
-    use there). ``num_warps``: warps per configuration in the GPU kernel.
+    use there). ``num_warps``: warps per configuration in the GPU kernel; ``d_block``: the kernel
+    carries ``D`` as blocks of that many columns (a power of two ≥ 16; the padded width if larger).
 
     Padding (``rdata`` masks) is honoured as in ``reduced_solve``: padded entries start at zero
     and the hand-written gradient keeps them zero.
@@ -236,9 +251,11 @@ def fused_reduced_solve(rparams0: ReducedParams, rdata: ReducedData, hparams: HP
     params = (p.W, p.b, p.M, p.D)
     if backend == "xla":
         params, value, gnorm, step = _solve_loop(params, s, hp, optimizer=optimizer, prec=prec)
+        params = params[:4]
     else:
         params, value, gnorm, step = _pallas_solve(params, s, hp, optimizer=optimizer, prec=prec,
-                                                   interpret=backend == "interpret", num_warps=num_warps)
+                                                   interpret=backend == "interpret", num_warps=num_warps,
+                                                   block=d_block)
     finite = _finite(value) & _finite(gnorm)
     status = jnp.where(~finite, STATUS_DIVERGED, jnp.where(gnorm <= tol, STATUS_OK, STATUS_NOT_CONVERGED))
     return SolveResult(ReducedParams(*params), value, gnorm, step.astype(jnp.int32), status)
