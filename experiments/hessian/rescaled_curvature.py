@@ -43,7 +43,6 @@ TINY = Config(alphas=(1.0, 4.0), Ms=(1.0, 4.0), seeds=2, steps=1500)
 
 def run(cfg: Config, out: str) -> list[dict]:
     import jax
-    import jax.numpy as jnp
     import numpy as np
 
     jax.config.update("jax_enable_x64", True)
@@ -103,7 +102,6 @@ def plot(out: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     rows = common.read(out)
     alphas = sorted({r["alpha"] for r in rows})
