@@ -172,7 +172,7 @@ def _dot_precision(precision: str, backend: str):
     return lax.Precision.HIGHEST
 
 
-def _pallas_solve(params, s, hp, *, optimizer: str, prec, interpret: bool, num_warps: int = 8, block: int = 16):
+def _pallas_solve(params, s, hp, *, optimizer: str, prec, interpret: bool, num_warps: int, block: int):
     """One configuration's loop as one Pallas kernel (``vmap`` adds the grid over configurations).
 
     ``D`` is carried as column blocks of ``block`` columns (see ``benchmarks/fused_kernel_resources.py``
@@ -250,8 +250,7 @@ def fused_reduced_solve(rparams0: ReducedParams, rdata: ReducedData, hparams: HP
         hp = hp.at[slot].set(jnp.asarray(v, dtype))
     params = (p.W, p.b, p.M, p.D)
     if backend == "xla":
-        params, value, gnorm, step = _solve_loop(params, s, hp, optimizer=optimizer, prec=prec)
-        params = params[:4]
+        params, value, gnorm, step = _solve_loop(params, s, hp, optimizer=optimizer, prec=prec)  # D: one block
     else:
         params, value, gnorm, step = _pallas_solve(params, s, hp, optimizer=optimizer, prec=prec,
                                                    interpret=backend == "interpret", num_warps=num_warps,

@@ -150,13 +150,22 @@ def _hparams(x) -> HParams:
 FUSED_CHOICES = ("auto", "pallas", "xla", "off")
 
 
+def check_fused(fused: str) -> str:
+    """Validate the ``[sweep] fused`` setting (``pallas`` needs a GPU backend)."""
+    if fused not in FUSED_CHOICES:
+        raise ConfigError(f"fused={fused!r} is not allowed: choose one of {', '.join(FUSED_CHOICES)}")
+    if fused == "pallas" and jax.default_backend() != "gpu":
+        raise ConfigError(f"fused='pallas' runs a GPU kernel, and this machine's JAX backend is "
+                          f"{jax.default_backend()!r}: use fused = 'auto' or 'xla'")
+    return fused
+
+
 def fused_backend_for(bucket: "Bucket", fused: str) -> str:
     """The fused-solver backend a bucket runs with (``"off"``: optax steps), from the ``fused``
     setting: only reduced vanilla-MSE buckets with GD / heavy-ball / Nesterov are fusable."""
     from nclandscape.reduced.fused import FUSED_OPTIMIZERS, resolve_backend
 
-    if fused not in FUSED_CHOICES:
-        raise ConfigError(f"fused={fused!r} is not allowed: choose one of {', '.join(FUSED_CHOICES)}")
+    check_fused(fused)
     if fused == "off" or bucket.dynamics != "reduced" or bucket.family != "mse" or bucket.optimizer not in FUSED_OPTIMIZERS:
         return "off"
     return resolve_backend(fused)
@@ -362,12 +371,7 @@ def run_sweep(spec: SweepSpec, out_dir, *, progress: bool = True, chunk_size: in
 
     dtype = jnp.zeros(()).dtype
     hessian = bool(spec.engine.get("hessian", False))
-    fused = str(spec.engine.get("fused", "auto"))
-    if fused not in FUSED_CHOICES:
-        raise ConfigError(f"fused={fused!r} is not allowed: choose one of {', '.join(FUSED_CHOICES)}")
-    if fused == "pallas" and jax.default_backend() != "gpu":
-        raise ConfigError(f"fused='pallas' runs a GPU kernel, and this machine's JAX backend is "
-                          f"{jax.default_backend()!r}: use fused = 'auto' or 'xla'")
+    fused = check_fused(str(spec.engine.get("fused", "auto")))
     chunk_size = int(chunk_size or spec.engine.get("chunk_size", 1024))
     if chunk_size < 1:
         raise ConfigError(f"chunk_size={chunk_size}: give an integer >= 1")
