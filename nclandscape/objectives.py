@@ -6,6 +6,9 @@ of them. Vanilla MSE is rescaled MSE with ``alpha = M = 1``; the no-bias variant
 """
 from __future__ import annotations
 
+import dataclasses
+from typing import Callable
+
 import jax
 import jax.numpy as jnp
 
@@ -58,17 +61,34 @@ def _objective(params: Params, data: UFMData, hparams: HParams, per_sample_fn):
     return jnp.sum(per_sample * data.sample_mask) / n_eff + weight_decay(p, hparams)
 
 
-def mse_objective(params: Params, data: UFMData, hparams: HParams):
-    """Rescaled MSE with weight decay (vanilla when ``hparams.alpha = hparams.M = 1``)."""
-    fn = lambda z, y: rescaled_mse_per_sample(z, y, alpha=hparams.alpha, M=hparams.M, class_mask=data.class_mask)
-    return _objective(params, data, hparams, fn)
+@dataclasses.dataclass(frozen=True)
+class Objective:
+    """A UFM objective ``f(params, data, hparams)`` that also exposes its per-sample loss
+    ``per_sample(logits, targets, hparams, class_mask) -> (N,)`` (the Newton solver differentiates
+    it in the logits)."""
+
+    name: str
+    per_sample: Callable
+    doc: str = ""
+
+    def __call__(self, params: Params, data: UFMData, hparams: HParams):
+        return _objective(params, data, hparams, self.bind(hparams, data.class_mask))
+
+    def bind(self, hparams: HParams, class_mask):
+        """The per-sample loss ``(logits, targets) -> (N,)`` with its hyper-parameters fixed."""
+        return lambda z, y: self.per_sample(z, y, hparams, class_mask)
 
 
-def ce_objective(params: Params, data: UFMData, hparams: HParams):
-    """Cross-entropy with weight decay."""
-    fn = lambda z, y: ce_per_sample(z, y, class_mask=data.class_mask)
-    return _objective(params, data, hparams, fn)
+def _mse_per_sample(z, y, hparams, class_mask):
+    return rescaled_mse_per_sample(z, y, alpha=hparams.alpha, M=hparams.M, class_mask=class_mask)
 
+
+def _ce_per_sample(z, y, hparams, class_mask):
+    return ce_per_sample(z, y, class_mask=class_mask)
+
+
+mse_objective = Objective("mse", _mse_per_sample, "Rescaled MSE with weight decay (vanilla when alpha = M = 1).")
+ce_objective = Objective("ce", _ce_per_sample, "Cross-entropy with weight decay.")
 
 OBJECTIVES = {"mse": mse_objective, "rescaled_mse": mse_objective, "ce": ce_objective}
 

@@ -8,7 +8,7 @@ its own stopping step.
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -17,11 +17,24 @@ import optax
 from nclandscape.errors import ConfigError
 from nclandscape.ufm import HParams, Params, UFMData, mask_params
 
-OPTIMIZERS = ("gd", "momentum", "nesterov", "adam", "lbfgs")
-DEFAULT_LR = {"gd": 0.1, "momentum": 0.05, "nesterov": 0.05, "adam": 1e-3, "lbfgs": 1.0}
+OPTIMIZERS = ("gd", "momentum", "nesterov", "adam", "lbfgs", "newton")
+DEFAULT_LR = {"gd": 0.1, "momentum": 0.05, "nesterov": 0.05, "adam": 1e-3, "lbfgs": 1.0, "newton": 1.0}
+# Optimisers whose learning rate plays no role (line search / trust region).
+LR_FREE = ("lbfgs", "newton")
 
-STATUS_OK, STATUS_DIVERGED, STATUS_NOT_CONVERGED = 0, 1, 2
-STATUS_NAMES = ("ok", "diverged", "not_converged")
+STATUS_OK, STATUS_DIVERGED, STATUS_NOT_CONVERGED, STATUS_STATIONARY = 0, 1, 2, 3
+STATUS_NAMES = ("ok", "diverged", "not_converged", "stationary")
+
+# The stopping rule (docs/solvers.md). A run stops, ``ok``, when
+#     ||∇f|| <= tol * λ_s,   λ_s = min(λ_W, λ_H) (1 when that is 0),
+# i.e. ``tol`` bounds the distance to a critical point of a λ_s-strongly convex model, and its
+# value gap by tol² λ_s / 2. Where the closed-form f* is known a finished run is ``ok`` only if
+# also |f − f*| <= GAP_RTOL · max(|f*|, GAP_FLOOR); otherwise it is ``stationary`` (a critical
+# point to tolerance that is not the global minimum, or a run whose accuracy the dtype cannot
+# certify).
+DEFAULT_TOL = {"float64": 1e-6, "float32": 1e-2}
+GAP_RTOL = {"float64": 1e-8, "float32": 1e-4}
+GAP_FLOOR = {"float64": 1e-12, "float32": 1e-6}
 
 
 def check_optimizer(name: str) -> str:
@@ -33,7 +46,8 @@ def check_optimizer(name: str) -> str:
 def make_optimizer(name: str, *, momentum: float = 0.9, memory_size: int = 10) -> optax.GradientTransformation:
     """The optax transformation of an optimiser name; its learning rate is an injected
     hyper-parameter (set per configuration by :func:`init_opt_state`). L-BFGS uses a zoom line
-    search (strong Wolfe) and ignores the learning rate."""
+    search (strong Wolfe) and ignores the learning rate. (``newton`` is not an optax method:
+    see :mod:`nclandscape.newton`.)"""
     check_optimizer(name)
     if name == "gd":
         return optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
@@ -43,6 +57,8 @@ def make_optimizer(name: str, *, momentum: float = 0.9, memory_size: int = 10) -
         return optax.inject_hyperparams(optax.sgd)(learning_rate=0.1, momentum=momentum, nesterov=True)
     if name == "adam":
         return optax.inject_hyperparams(optax.adam)(learning_rate=1e-3)
+    if name == "newton":
+        raise ConfigError("optimizer='newton' is not an optax transformation: use solve() or make_solver()")
     return optax.lbfgs(
         memory_size=memory_size,
         linesearch=optax.scale_by_zoom_linesearch(max_linesearch_steps=30, verbose=False),
@@ -75,12 +91,51 @@ class SolveResult(NamedTuple):
     status: jax.Array  # STATUS_OK / STATUS_DIVERGED / STATUS_NOT_CONVERGED
 
 
+class Solver(NamedTuple):
+    """An iterative method as two pure functions: ``init(params0) -> SolveState`` and
+    ``step(SolveState) -> SolveState`` (one iteration). :func:`run_solver` loops them with the
+    stopping rule; the sweep engine runs the same pair with slot refilling."""
+
+    init: Callable
+    step: Callable
+
+
 def tree_norm(tree):
     return jnp.sqrt(sum(jnp.sum(x**2) for x in jax.tree_util.tree_leaves(tree)))
 
 
 def default_tol(dtype) -> float:
-    return 1e-10 if jnp.dtype(dtype) == jnp.float64 else 1e-5
+    """The default relative tolerance ``tol`` of the stopping rule for a dtype."""
+    return DEFAULT_TOL[jnp.dtype(dtype).name]
+
+
+def lambda_scale(hparams: HParams):
+    """λ_s = min(λ_W, λ_H), or 1 when that is 0: the curvature scale of the stopping rule."""
+    lam = jnp.minimum(hparams.lambda_W, hparams.lambda_H)
+    return jnp.where(lam > 0, lam, jnp.ones_like(lam))
+
+
+def grad_tolerance(tol, hparams: HParams):
+    """The gradient-norm threshold ``tol * λ_s`` of the stopping rule (``tol`` relative)."""
+    return tol * lambda_scale(hparams)
+
+
+def certify(status, value, f_star, dtype):
+    """The final status of a run given the closed-form minimum ``f_star`` (None or NaN: unknown):
+    an ``ok`` run whose value is not within GAP_RTOL of f* becomes ``stationary``. Works on
+    Python scalars and arrays alike."""
+    import math
+
+    if f_star is None:
+        return status
+    name = jnp.dtype(dtype).name
+    if isinstance(status, str):
+        if status != "ok" or math.isnan(f_star):
+            return status
+        bad = abs(value - f_star) > GAP_RTOL[name] * max(abs(f_star), GAP_FLOOR[name])
+        return "stationary" if bad else status
+    bad = jnp.abs(value - f_star) > GAP_RTOL[name] * jnp.maximum(jnp.abs(f_star), GAP_FLOOR[name])
+    return jnp.where((status == STATUS_OK) & bad & jnp.isfinite(f_star), STATUS_STATIONARY, status)
 
 
 def make_step_fn(f, project, opt, name: str):
@@ -106,26 +161,79 @@ def make_step(objective, data: UFMData, hparams: HParams, opt, name: str):
     return make_step_fn(lambda p: objective(p, data, hparams), lambda p: mask_params(p, data), opt, name)
 
 
-def minimize(f, params0, *, optimizer: str, lr, max_steps, tol, dtype, project=lambda p: p) -> SolveResult:
-    """The early-stopping loop shared by :func:`solve` and the reduced dynamics: minimise
-    ``f(params)`` from ``params0`` with an optax optimiser; pure and jittable (``lr``,
-    ``max_steps`` and ``tol`` may be traced; ``optimizer`` is static)."""
+def optax_solver(f, *, optimizer: str, lr, project=lambda p: p) -> Solver:
+    """The :class:`Solver` of an optax optimiser minimising ``f(params)``."""
     check_optimizer(optimizer)
     lr = DEFAULT_LR[optimizer] if lr is None else lr
-    tol = default_tol(dtype) if tol is None else tol
     opt = make_optimizer(optimizer)
     step, value_and_grad = make_step_fn(f, project, opt, optimizer)
-    params0 = project(params0)
-    v0, g0 = value_and_grad(params0)
-    s0 = SolveState(params0, init_opt_state(opt, optimizer, params0, lr), jnp.asarray(0), v0, g0, tree_norm(g0))
 
-    def cond(s):
-        return (s.step < max_steps) & (s.grad_norm > tol) & jnp.isfinite(s.value) & jnp.isfinite(s.grad_norm)
+    def init(params0):
+        params0 = project(params0)
+        v0, g0 = value_and_grad(params0)
+        return SolveState(params0, init_opt_state(opt, optimizer, params0, lr), jnp.asarray(0), v0, g0, tree_norm(g0))
 
-    s = jax.lax.while_loop(cond, step, s0)
+    return Solver(init, step)
+
+
+def newton_solver(objective, data: UFMData, hparams: HParams) -> Solver:
+    """The :class:`Solver` of the exact damped Newton method (:mod:`nclandscape.newton`);
+    ``objective`` must expose its per-sample loss (the objectives of :mod:`nclandscape.objectives`)."""
+    from nclandscape import newton
+
+    if not hasattr(objective, "bind"):
+        raise ConfigError("optimizer='newton' needs an objective with a per-sample loss "
+                          "(nclandscape.objectives.mse_objective or ce_objective)")
+    per_sample = objective.bind(hparams, data.class_mask)
+    f = lambda p: objective(p, data, hparams)  # noqa: E731
+    value_and_grad = jax.value_and_grad(f)
+
+    def init(params0):
+        params0 = newton.feature_step(per_sample, mask_params(params0, data), data, hparams)
+        v0, g0 = value_and_grad(params0)
+        cv = newton.curvature(per_sample, params0, data, hparams)
+        return SolveState(params0, newton.newton_init(cv, v0.dtype), jnp.asarray(0), v0, g0, tree_norm(g0))
+
+    def step(s: SolveState) -> SolveState:
+        params, ns = newton.newton_update(per_sample, f, s.params, s.value, s.grad, s.opt_state, data, hparams)
+        value, grad = value_and_grad(params)
+        return SolveState(params, ns, s.step + 1, value, grad, tree_norm(grad))
+
+    return Solver(init, step)
+
+
+def make_solver(objective, data: UFMData, hparams: HParams, *, optimizer: str, lr=None) -> Solver:
+    """The :class:`Solver` of ``optimizer`` on ``objective(params, data, hparams)`` (masked)."""
+    check_optimizer(optimizer)
+    if optimizer == "newton":
+        return newton_solver(objective, data, hparams)
+    return optax_solver(lambda p: objective(p, data, hparams), optimizer=optimizer, lr=lr,
+                        project=lambda p: mask_params(p, data))
+
+
+def keep_going(s: SolveState, max_steps, gtol):
+    """The stopping rule's negation: not yet converged, finite, and steps left."""
+    return (s.step < max_steps) & (s.grad_norm > gtol) & jnp.isfinite(s.value) & jnp.isfinite(s.grad_norm)
+
+
+def final_status(s: SolveState, gtol):
     finite = jnp.isfinite(s.value) & jnp.isfinite(s.grad_norm)
-    status = jnp.where(~finite, STATUS_DIVERGED, jnp.where(s.grad_norm <= tol, STATUS_OK, STATUS_NOT_CONVERGED))
-    return SolveResult(s.params, s.value, s.grad_norm, s.step, status)
+    return jnp.where(~finite, STATUS_DIVERGED, jnp.where(s.grad_norm <= gtol, STATUS_OK, STATUS_NOT_CONVERGED))
+
+
+def run_solver(solver: Solver, params0, *, max_steps, gtol) -> SolveResult:
+    """Loop ``solver`` from ``params0`` until ``||∇f|| <= gtol`` (absolute), a non-finite value, or
+    ``max_steps`` iterations; pure and jittable, each vmapped lane stops on its own."""
+    s = jax.lax.while_loop(lambda s: keep_going(s, max_steps, gtol), solver.step, solver.init(params0))
+    return SolveResult(s.params, s.value, s.grad_norm, s.step, final_status(s, gtol))
+
+
+def minimize(f, params0, *, optimizer: str, lr, max_steps, gtol, project=lambda p: p) -> SolveResult:
+    """The early-stopping loop of an optax optimiser on ``f(params)`` from ``params0`` (used by the
+    reduced dynamics); ``gtol`` is the absolute gradient-norm threshold (see :func:`grad_tolerance`).
+    Pure and jittable (``lr``, ``max_steps`` and ``gtol`` may be traced; ``optimizer`` is static)."""
+    return run_solver(optax_solver(f, optimizer=optimizer, lr=lr, project=project), params0,
+                      max_steps=max_steps, gtol=gtol)
 
 
 def solve(
@@ -141,10 +249,13 @@ def solve(
 ) -> SolveResult:
     """Minimise ``objective(params, data, hparams)`` from ``params0``; pure and jittable.
 
-    ``lr``, ``max_steps`` and ``tol`` may be traced arrays (vmappable); ``optimizer`` is static.
+    Stops when ``||∇f|| <= tol * λ_s`` (see :func:`grad_tolerance`; ``tol`` defaults to
+    :data:`DEFAULT_TOL` of the dtype). ``lr``, ``max_steps`` and ``tol`` may be traced arrays
+    (vmappable); ``optimizer`` is static.
     """
-    return minimize(lambda p: objective(p, data, hparams), params0, optimizer=optimizer, lr=lr,
-                    max_steps=max_steps, tol=tol, dtype=data.Y.dtype, project=lambda p: mask_params(p, data))
+    tol = default_tol(data.Y.dtype) if tol is None else tol
+    solver = make_solver(objective, data, hparams, optimizer=optimizer, lr=lr)
+    return run_solver(solver, params0, max_steps=max_steps, gtol=grad_tolerance(tol, hparams))
 
 
 def solve_problem(problem, *, optimizer="lbfgs", lr=None, steps=1000, seed=0, scale=1.0, tol=None, dtype=None) -> dict:
@@ -209,4 +320,5 @@ def report(problem, r: SolveResult, metrics, *, optimizer, lr, seed, dtype, time
     if theory_applies(problem):
         th = theory_for(problem)
         out.update(f_star=th["f_star"], gap=out["objective"] - th["f_star"], regime=th["regime"])
+        out["status"] = certify(out["status"], out["objective"], th["f_star"], dtype)
     return out

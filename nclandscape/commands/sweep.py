@@ -18,7 +18,10 @@ def add_arguments(p):
     p.add_argument("--linspace", action="append", default=[], metavar="NAME=LO:HI:NUM", help="linear product axis")
     p.add_argument("--zip", action="append", nargs="+", default=[], metavar="NAME=v1,v2", help="axes taken together")
     p.add_argument("--x64", action="store_true", help="float64 (default float32)")
-    p.add_argument("--chunk-size", type=int, default=None, help="configurations per compiled call (default 1024)")
+    p.add_argument("--chunk-size", type=int, default=None, help="configurations per compiled call and Parquet part "
+                   "(default: the spec's chunk_size, else 1024)")
+    p.add_argument("--slots", type=int, default=None, help="lanes per call; a lane whose configuration stops takes the "
+                   "next one (default: the spec's slots, else 64)")
     p.add_argument("--hessian", action="store_true", help="add min_eig, index, hessian_method columns")
     p.add_argument("--dynamics", choices=["auto", "full", "reduced"], default=None,
                    help="full simulation, exact class-reduced dynamics (MSE family, full batch, not Adam), or "
@@ -78,10 +81,15 @@ def main(args) -> int:
     from nclandscape.sweep.plots import phase_diagram
     from nclandscape.sweep.store import read_results
 
-    summary = run_sweep(spec, args.out, progress=not args.quiet, chunk_size=args.chunk_size)
+    summary = run_sweep(spec, args.out, progress=not args.quiet, chunk_size=args.chunk_size, slots=args.slots)
     if jax.process_index() != 0:
         return 0
     print(summary.line())
+    warning = summary.warning()
+    if warning:
+        import sys
+
+        print(warning, file=sys.stderr)
     if spec.engine.get("plots") and not args.no_plots:
         table = read_results(args.out)
         for i, pl in enumerate(spec.engine["plots"]):

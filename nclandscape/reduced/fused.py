@@ -36,7 +36,7 @@ from jax import lax
 from nclandscape.errors import ConfigError
 from nclandscape.reduced.state import ReducedData, ReducedParams, mask_reduced
 from nclandscape.solve import (
-    DEFAULT_LR, STATUS_DIVERGED, STATUS_NOT_CONVERGED, STATUS_OK, SolveResult, default_tol,
+    DEFAULT_LR, STATUS_DIVERGED, STATUS_NOT_CONVERGED, STATUS_OK, SolveResult, default_tol, grad_tolerance,
 )
 from nclandscape.ufm import HParams
 
@@ -241,6 +241,7 @@ def fused_reduced_solve(rparams0: ReducedParams, rdata: ReducedData, hparams: HP
     dtype = rdata.sizes.dtype
     lr = DEFAULT_LR[optimizer] if lr is None else lr
     tol = default_tol(dtype) if tol is None else tol
+    tol = grad_tolerance(tol, hparams)  # the absolute gradient threshold of the stopping rule
     p = mask_reduced(rparams0, rdata)
     s = jnp.sqrt(rdata.sizes * rdata.class_mask)
     hp = jnp.zeros((_HP,), dtype)

@@ -20,7 +20,7 @@ from nclandscape.reduced.state import (
 )
 from nclandscape.solve import (
     DEFAULT_LR, STATUS_DIVERGED, STATUS_NOT_CONVERGED, STATUS_OK, SolveResult, check_optimizer,
-    default_tol, make_step_fn, minimize, report, run_timed,
+    default_tol, grad_tolerance, make_step_fn, minimize, report, run_timed,
 )
 from nclandscape.ufm import HParams
 
@@ -51,8 +51,9 @@ def reduced_solve(rparams0: ReducedParams, rdata: ReducedData, hparams: HParams,
     check_optimizer(optimizer)
     check_reducible(loss, optimizer)
     _check_layout(loss, rparams0)
+    tol = default_tol(rdata.sizes.dtype) if tol is None else tol
     return minimize(lambda p: reduced_objective(p, rdata, hparams), rparams0, optimizer=optimizer, lr=lr,
-                    max_steps=max_steps, tol=tol, dtype=rdata.sizes.dtype, project=lambda p: mask_reduced(p, rdata))
+                    max_steps=max_steps, gtol=grad_tolerance(tol, hparams), project=lambda p: mask_reduced(p, rdata))
 
 
 def solve_problem_reduced(problem, *, optimizer="lbfgs", lr=None, steps=1000, seed=0, scale=1.0, tol=None,

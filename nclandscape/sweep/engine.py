@@ -20,6 +20,7 @@ import dataclasses
 import math
 import time
 from collections import Counter, defaultdict
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -28,8 +29,11 @@ import numpy as np
 from nclandscape.errors import ConfigError
 from nclandscape.metrics import nc_metrics
 from nclandscape.objectives import objective_for
-from nclandscape.solve import DEFAULT_LR, STATUS_NAMES, check_optimizer, default_tol, solve
-from nclandscape.sweep.spec import INPUT_COLUMNS, SweepSpec, config_id
+from nclandscape.solve import (
+    DEFAULT_LR, STATUS_NAMES, certify, check_optimizer, default_tol, final_status, grad_tolerance, keep_going,
+    make_solver, optax_solver,
+)
+from nclandscape.sweep.spec import ENGINE_KEYS, INPUT_COLUMNS, SweepSpec, config_id
 from nclandscape.sweep.store import ResultStore
 from nclandscape.theory import ce_global_min, mse_global_min
 from nclandscape.ufm import HParams, Problem, UFMData, init_params
@@ -37,12 +41,17 @@ from nclandscape.ufm import HParams, Problem, UFMData, init_params
 OUTPUT_COLUMNS = ("objective", "f_star", "gap", "grad_norm", "nc1", "nc2", "nc3", "nc4",
                   "numerical_rank", "min_cos_margin", "steps", "status")
 
-# Number of times each bucket's program was traced (a test proves: once per bucket).
-TRACE_COUNTS: Counter = Counter()
 
-
-def _pow2(x: int) -> int:
-    return 1 << max(0, math.ceil(math.log2(max(1, x))))
+def padded_size(x: int) -> int:
+    """The padded size of one problem dimension: the smallest of 1, 2, 3 and m·2^e (m = 4..7,
+    e >= 0) that is >= x (at most 25 % padding above 4). A function of the configuration alone, so
+    that a row's padded shape, and with it its arithmetic, never depends on the other rows."""
+    x = max(1, int(x))
+    if x <= 4:
+        return x
+    e = max(0, x.bit_length() - 3)
+    m = -(-x // (1 << e))
+    return m << e
 
 
 def resolve_config(c: dict, dtype) -> dict:
@@ -104,23 +113,19 @@ def config_dynamics(c: dict, dynamics: str) -> str:
 
 
 def plan_buckets(configs: list[dict], indices, dynamics: str = "auto") -> dict[Bucket, list[int]]:
-    groups: dict[tuple, list[int]] = defaultdict(list)
+    out: dict[Bucket, list[int]] = defaultdict(list)
     for i in indices:
-        c = configs[i]
-        dyn = config_dynamics(c, dynamics)
-        if dyn == "reduced":
-            key = (c["loss"], c["optimizer"], _pow2(c["K"]), 0, _pow2(c["d"]), dyn)
-        else:
-            fam = "ce" if c["loss"] == "ce" else "mse"
-            key = (fam, c["optimizer"], _pow2(c["K"]), _pow2(c["K"] * c["n"]), _pow2(c["d"]), dyn)
-        groups[key].append(i)
-    out = {}
-    for (fam, opt, _, n_key, _, dyn), idx in groups.items():
-        K = max(configs[i]["K"] for i in idx)
-        N = 0 if dyn == "reduced" else max(configs[i]["K"] * configs[i]["n"] for i in idx)
-        d = max(configs[i]["d"] for i in idx)
-        out[Bucket(fam, opt, K, N, d, dyn)] = idx
-    return out
+        out[bucket_of(configs[i], dynamics)].append(i)
+    return dict(out)
+
+
+def bucket_of(c: dict, dynamics: str = "auto") -> Bucket:
+    """The bucket of one configuration: its static choices and padded shape (:func:`padded_size`)."""
+    dyn = config_dynamics(c, dynamics)
+    if dyn == "reduced":
+        return Bucket(c["loss"], c["optimizer"], padded_size(c["K"]), 0, padded_size(c["d"]), dyn)
+    fam = "ce" if c["loss"] == "ce" else "mse"
+    return Bucket(fam, c["optimizer"], padded_size(c["K"]), padded_size(c["K"] * c["n"]), padded_size(c["d"]), dyn)
 
 
 INT_INPUTS = ("K", "n", "d", "steps_max", "seed")
@@ -171,48 +176,97 @@ def fused_backend_for(bucket: "Bucket", fused: str) -> str:
     return resolve_backend(fused)
 
 
-def make_programs(bucket: "Bucket", dtype, *, hessian: bool = False, fused: str = "off"):
-    """``(solve_one, metrics_one)`` of one configuration of a bucket.
+class Programs(NamedTuple):
+    """The per-configuration pieces of a bucket's compiled program.
 
-    ``solve_one(x) -> (final_state, outputs)`` runs the optimiser; ``metrics_one(x, final_state)
-    -> outputs`` computes the NC metrics (and Hessian columns); one program runs both. ``fused``
-    is the backend of :func:`nclandscape.reduced.fused.fused_reduced_solve` for a fusable reduced
-    bucket (see :func:`fused_backend_for`), ``"off"`` for optax steps.
+    Refill form (``solve_one is None``): ``init_one(x) -> state``, ``step_one(x, state) -> state``
+    (one iteration), ``go_one(x, state) -> bool`` (the stopping rule's negation),
+    ``final_one(x, state) -> (payload, outputs)``. Plain form (the fused solver runs a whole solve
+    per call): ``solve_one(x) -> (payload, outputs)``. Both: ``metrics_one(x, payload) -> outputs``.
     """
-    if bucket.dynamics == "reduced":
-        from nclandscape.reduced import balanced_reduced_data, reduced_init, reduced_metrics, reduced_solve
-        from nclandscape.reduced.fused import fused_reduced_solve
 
-        def solve_one(x):
+    init_one: Callable | None
+    step_one: Callable | None
+    go_one: Callable | None
+    final_one: Callable | None
+    solve_one: Callable | None
+    metrics_one: Callable
+
+
+def _solve_outputs(s, gtol):
+    return {"objective": s.value, "grad_norm": s.grad_norm, "steps": s.step, "status": final_status(s, gtol)}
+
+
+def make_programs(bucket: "Bucket", dtype, *, hessian: bool = False, fused: str = "off") -> Programs:
+    """The :class:`Programs` of one bucket. ``fused`` is the backend of
+    :func:`nclandscape.reduced.fused.fused_reduced_solve` for a fusable reduced bucket (see
+    :func:`fused_backend_for`), ``"off"`` for the refilled solver loop."""
+    if bucket.dynamics == "reduced":
+        from nclandscape.reduced import balanced_reduced_data, reduced_init, reduced_metrics
+        from nclandscape.reduced.objective import reduced_objective
+        from nclandscape.reduced.state import mask_reduced
+
+        def reduced_start(x):
             rdata = balanced_reduced_data(x["K"], x["n"], x["d"], x["bias"], K_max=bucket.K, d_max=bucket.d, dtype=dtype)
-            rp0, rdata = reduced_init(jax.random.PRNGKey(x["seed"]), rdata, scale=x["scale"], loss=bucket.family)
-            if fused != "off":
-                r = fused_reduced_solve(rp0, rdata, _hparams(x), optimizer=bucket.optimizer, lr=x["lr"],
-                                        max_steps=x["steps_max"], tol=x["tol"], backend=fused)
-            else:
-                r = reduced_solve(rp0, rdata, _hparams(x), loss=bucket.family, optimizer=bucket.optimizer,
-                                  lr=x["lr"], max_steps=x["steps_max"], tol=x["tol"])
-            out = {"objective": r.value, "grad_norm": r.grad_norm, "steps": r.steps, "status": r.status}
-            return (r.params, rdata), out
+            return reduced_init(jax.random.PRNGKey(x["seed"]), rdata, scale=x["scale"], loss=bucket.family)
 
         def metrics_one(x, state):
             rparams, rdata = state
-            m = reduced_metrics(rparams, rdata)
-            return {k: v for k, v in m._asdict().items()}
+            return dict(reduced_metrics(rparams, rdata)._asdict())
 
-        return solve_one, metrics_one
+        if fused != "off":
+            from nclandscape.reduced.fused import fused_reduced_solve
+
+            def solve_one(x):
+                rp0, rdata = reduced_start(x)
+                r = fused_reduced_solve(rp0, rdata, _hparams(x), optimizer=bucket.optimizer, lr=x["lr"],
+                                        max_steps=x["steps_max"], tol=x["tol"], backend=fused)
+                out = {"objective": r.value, "grad_norm": r.grad_norm, "steps": r.steps, "status": r.status}
+                return (r.params, rdata), out
+
+            return Programs(None, None, None, None, solve_one, metrics_one)
+
+        def solver(x, rdata):
+            return optax_solver(lambda p: reduced_objective(p, rdata, _hparams(x)), optimizer=bucket.optimizer,
+                                lr=x["lr"], project=lambda p: mask_reduced(p, rdata))
+
+        def init_one(x):
+            rp0, rdata = reduced_start(x)
+            return solver(x, rdata).init(rp0), rdata
+
+        def step_one(x, state):
+            s, rdata = state
+            return solver(x, rdata).step(s), rdata
+
+        def go_one(x, state):
+            return keep_going(state[0], x["steps_max"], grad_tolerance(x["tol"], _hparams(x)))
+
+        def final_one(x, state):
+            s, rdata = state
+            return (s.params, rdata), _solve_outputs(s, grad_tolerance(x["tol"], _hparams(x)))
+
+        return Programs(init_one, step_one, go_one, final_one, None, metrics_one)
 
     objective = objective_for("ce" if bucket.family == "ce" else "mse")
     if hessian:
         from nclandscape.hessian import sweep_columns
 
-    def solve_one(x):
+    def solver(x):
+        return make_solver(objective, _problem_data(x, bucket, dtype), _hparams(x), optimizer=bucket.optimizer,
+                           lr=x["lr"])
+
+    def init_one(x):
         data = _problem_data(x, bucket, dtype)
-        p0 = init_params(jax.random.PRNGKey(x["seed"]), data, scale=x["scale"])
-        r = solve(objective, p0, data, _hparams(x), optimizer=bucket.optimizer, lr=x["lr"],
-                  max_steps=x["steps_max"], tol=x["tol"])
-        out = {"objective": r.value, "grad_norm": r.grad_norm, "steps": r.steps, "status": r.status}
-        return r.params, out
+        return solver(x).init(init_params(jax.random.PRNGKey(x["seed"]), data, scale=x["scale"]))
+
+    def step_one(x, s):
+        return solver(x).step(s)
+
+    def go_one(x, s):
+        return keep_going(s, x["steps_max"], grad_tolerance(x["tol"], _hparams(x)))
+
+    def final_one(x, s):
+        return s.params, _solve_outputs(s, grad_tolerance(x["tol"], _hparams(x)))
 
     def metrics_one(x, params):
         data = _problem_data(x, bucket, dtype)
@@ -223,7 +277,7 @@ def make_programs(bucket: "Bucket", dtype, *, hessian: bool = False, fused: str 
             out.update(sweep_columns(objective, params, data, _hparams(x)))
         return out
 
-    return solve_one, metrics_one
+    return Programs(init_one, step_one, go_one, final_one, None, metrics_one)
 
 
 def _finish(outs: dict, status, dtype) -> dict:
@@ -233,40 +287,114 @@ def _finish(outs: dict, status, dtype) -> dict:
     return {k: (jnp.where(ok, v, nan) if jnp.issubdtype(v.dtype, jnp.floating) else v) for k, v in outs.items()}
 
 
+def _tree_where(mask, new, old):
+    def pick(a, b):
+        m = mask.reshape(mask.shape + (1,) * (a.ndim - 1))
+        return jnp.where(m, a, b)
+
+    return jax.tree_util.tree_map(pick, new, old)
+
+
+def refill_loop(progs: Programs, xs: dict, n_real, slots: int):
+    """Run the first ``n_real`` configurations of ``xs`` (arrays of length C) on ``slots`` lanes.
+
+    Every lane runs one configuration at a time; when its configuration stops (converged,
+    diverged or out of steps) its outputs are stored and the lane is given the next pending
+    configuration, so the loop costs about the sum of the configurations' steps, not C × the
+    slowest. Lanes never interact: a configuration's numbers do not depend on its lane or on when
+    it ran. Returns ``(payloads, outputs, rounds)``, ``rounds`` the iterations every lane paid for.
+    """
+    C = next(iter(xs.values())).shape[0]
+    take = lambda idx: jax.tree_util.tree_map(lambda a: a[idx], xs)  # noqa: E731
+    v_init, v_step, v_go, v_final = (jax.vmap(f) for f in (progs.init_one, progs.step_one, progs.go_one,
+                                                            progs.final_one))
+    idx = jnp.minimum(jnp.arange(slots), C - 1)
+    active = jnp.arange(slots) < n_real
+    states = v_init(take(idx))
+    payload0, outs0 = v_final(take(idx), states)
+    buf = jax.tree_util.tree_map(lambda a: jnp.zeros((C,) + a.shape[1:], a.dtype), (payload0, outs0))
+    nxt = jnp.minimum(jnp.asarray(slots, jnp.int32), n_real)
+
+    def body(c):
+        idx, active, nxt, states, buf, rounds = c
+        xs_s = take(idx)
+        done = active & ~v_go(xs_s, states)
+        fin = v_final(xs_s, states)
+        widx = jnp.where(done, idx, C)  # out of range: dropped
+        buf = jax.tree_util.tree_map(lambda b, v: b.at[widx].set(v, mode="drop"), buf, fin)
+        new = nxt + jnp.cumsum(done) - 1
+        refill = done & (new < n_real)
+        idx = jnp.where(refill, new, idx)
+        nxt = jnp.minimum(nxt + jnp.sum(done), n_real)
+        active = (active & ~done) | refill
+        states = jax.lax.cond(jnp.any(refill), lambda st: _tree_where(refill, v_init(take(idx)), st),
+                              lambda st: st, states)
+        xs_s = take(idx)
+        stepping = active & v_go(xs_s, states)
+        states = jax.lax.cond(jnp.any(stepping), lambda st: _tree_where(stepping, v_step(xs_s, st), st),
+                              lambda st: st, states)
+        return idx, active, nxt, states, buf, rounds + jnp.any(stepping).astype(jnp.int32)
+
+    c = (idx, active, nxt, states, buf, jnp.asarray(0, jnp.int32))
+    c = jax.lax.while_loop(lambda c: jnp.any(c[1]), body, c)
+    payloads, outs = c[4]
+    return payloads, outs, c[5]
+
+
 class _Programs:
-    """Compiled chunk programs, one per (bucket, chunk size, dtype, options)."""
+    """Compiled chunk programs, one per (bucket, chunk size, slots, dtype, options, devices);
+    a bounded cache (the least recently used program is dropped first)."""
 
-    def __init__(self):
+    def __init__(self, maxsize: int = 32):
         self.cache: dict = {}
+        self.maxsize = maxsize
+        self.traces: Counter = Counter()  # traces per bucket (one compile per bucket and chunk shape)
 
-    def get(self, bucket: "Bucket", chunk: int, dtype, mesh, *, hessian: bool, fused: str = "off"):
-        key = (bucket, chunk, jnp.dtype(dtype).name, hessian, id(mesh), fused)
-        if key not in self.cache:
-            solve_one, metrics_one = make_programs(bucket, dtype, hessian=hessian, fused=fused)
+    def clear(self):
+        self.cache.clear()
+        self.traces.clear()
 
-            def run_local(xs):
-                TRACE_COUNTS[bucket] += 1  # Python side effect: runs once per trace
-                state, outs = jax.vmap(solve_one)(xs)
-                outs.update(jax.vmap(metrics_one)(xs, state))
-                return _finish(outs, outs["status"], dtype)
+    def get(self, bucket: "Bucket", chunk: int, slots: int, dtype, mesh, *, hessian: bool, fused: str = "off"):
+        key = (bucket, chunk, slots, jnp.dtype(dtype).name, hessian, tuple(d.id for d in mesh.devices.flat), fused)
+        if key in self.cache:
+            self.cache[key] = self.cache.pop(key)  # most recently used last
+            return self.cache[key]
+        progs = make_programs(bucket, dtype, hessian=hessian, fused=fused)
+        ndev = mesh.devices.size
 
-            # shard_map: every device runs its own slice with its own while-loop, so devices
-            # never wait on each other (no collective in the loop condition).
-            spec = jax.sharding.PartitionSpec("config")
-            prog = jax.jit(_shard_map(run_local, mesh, spec))
-            self.cache[key] = prog
-        return self.cache[key]
+        def run_local(xs, valid):
+            self.traces[bucket] += 1  # Python side effect: runs once per trace
+            n_real = jnp.sum(valid.astype(jnp.int32))
+            if progs.solve_one is not None:
+                payload, outs = jax.vmap(progs.solve_one)(xs)
+                rounds = jnp.max(jnp.where(valid, outs["steps"], 0))
+            else:
+                payload, outs, rounds = refill_loop(progs, xs, n_real, max(1, slots // ndev))
+            outs = dict(outs)
+            outs.update(jax.vmap(progs.metrics_one)(xs, payload))
+            outs = _finish(outs, outs["status"], dtype)
+            outs["_rounds"] = jnp.broadcast_to(rounds, valid.shape)
+            return outs
+
+        # shard_map: every device runs its own slice with its own loop, so devices never wait on
+        # each other (no collective in the loop condition).
+        spec = jax.sharding.PartitionSpec("config")
+        prog = jax.jit(_shard_map(run_local, mesh, (spec, spec), spec))
+        self.cache[key] = prog
+        while len(self.cache) > self.maxsize:
+            self.cache.pop(next(iter(self.cache)))
+        return prog
 
 
 PROGRAMS = _Programs()
 
 
-def _shard_map(f, mesh, spec):
+def _shard_map(f, mesh, in_specs, out_specs):
     if hasattr(jax, "shard_map"):
-        return jax.shard_map(f, mesh=mesh, in_specs=(spec,), out_specs=spec, check_vma=False)
+        return jax.shard_map(f, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_vma=False)
     from jax.experimental.shard_map import shard_map  # older jax
 
-    return shard_map(f, mesh=mesh, in_specs=(spec,), out_specs=spec, check_rep=False)
+    return shard_map(f, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_rep=False)
 
 
 def _mesh():
@@ -289,19 +417,31 @@ def _to_host(x) -> np.ndarray:
 # Buckets whose Pallas kernel failed to compile or run on this machine: they use the plain-JAX loop.
 PALLAS_FAILED: set = set()
 
+DEFAULT_SLOTS = ENGINE_KEYS["slots"]
 
-def run_chunk(bucket: Bucket, configs: list[dict], dtype, *, chunk: int, hessian: bool = False,
-              fused: str = "auto") -> list[dict]:
-    """Run ``configs`` (at most ``chunk``) of one bucket; returns one output dict per config."""
+
+class ChunkResult(NamedTuple):
+    rows: list  # one output dict per configuration
+    slot_steps: int  # iterations paid for by all lanes of all devices (idle lanes included)
+
+
+def run_chunk(bucket: Bucket, configs: list[dict], dtype, *, chunk: int, slots: int = DEFAULT_SLOTS,
+              hessian: bool = False, fused: str = "auto") -> ChunkResult:
+    """Run ``configs`` (at most ``chunk``) of one bucket on ``slots`` refilled lanes."""
     mesh = _mesh()
     ndev = mesh.devices.size
-    size = chunk
-    if size % ndev:
-        size += ndev - size % ndev
     real = len(configs)
-    if real > size:
-        raise ValueError(f"{real} configurations do not fit a chunk of {size}")
-    padded = configs + [configs[0]] * (size - real)
+    if real > chunk:
+        raise ValueError(f"{real} configurations do not fit a chunk of {chunk}")
+    per_dev = -(-chunk // ndev)
+    size = per_dev * ndev
+    slots = max(1, min(slots, per_dev)) * ndev
+    # Real configurations are dealt out to the devices in turn; each device's real ones come first.
+    order = [None] * size
+    for i in range(real):
+        order[(i % ndev) * per_dev + i // ndev] = i
+    padded = [configs[i] if i is not None else configs[0] for i in order]
+    valid = np.asarray([i is not None for i in order])
     sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("config"))
     xs = {}
     for k in INT_INPUTS:
@@ -309,11 +449,12 @@ def run_chunk(bucket: Bucket, configs: list[dict], dtype, *, chunk: int, hessian
     np_dtype = np.dtype(jnp.dtype(dtype).name)
     for k in FLOAT_INPUTS:
         xs[k] = _to_global(np.asarray([float(c[k]) for c in padded], np_dtype), sharding)
+    valid_g = _to_global(valid, sharding)
     backend = fused_backend_for(bucket, fused)
     if backend == "pallas" and bucket in PALLAS_FAILED:
         backend = "xla"
     try:
-        out = PROGRAMS.get(bucket, size, dtype, mesh, hessian=hessian, fused=backend)(xs)
+        out = PROGRAMS.get(bucket, size, slots, dtype, mesh, hessian=hessian, fused=backend)(xs, valid_g)
     except Exception as e:  # noqa: BLE001 - only the GPU kernel path falls back, and says so
         if backend != "pallas":
             raise
@@ -322,14 +463,22 @@ def run_chunk(bucket: Bucket, configs: list[dict], dtype, *, chunk: int, hessian
         warnings.warn(f"the fused Pallas kernel failed on {jax.devices()[0].device_kind} ({type(e).__name__}: "
                       f"{str(e).splitlines()[0][:300]}); this bucket runs the same loop as plain JAX (--fused xla)")
         PALLAS_FAILED.add(bucket)
-        out = PROGRAMS.get(bucket, size, dtype, mesh, hessian=hessian, fused="xla")(xs)
-    host = {k: _to_host(v)[:real] for k, v in out.items()}
-    return [{k: host[k][i].item() for k in host} for i in range(real)]
+        out = PROGRAMS.get(bucket, size, slots, dtype, mesh, hessian=hessian, fused="xla")(xs, valid_g)
+    host = {k: _to_host(v) for k, v in out.items()}
+    rounds = host.pop("_rounds").reshape(ndev, per_dev)[:, 0]
+    if backend != "off":  # one whole solve per configuration: each lane runs to the slowest
+        slot_steps = int(rounds.sum()) * per_dev
+    else:
+        slot_steps = int(rounds.sum()) * (slots // ndev)
+    pos = {i: p for p, i in enumerate(order) if i is not None}
+    rows = [{k: host[k][pos[i]].item() for k in host} for i in range(real)]
+    return ChunkResult(rows, slot_steps)
 
 
-def _row(index: int, c: dict, o: dict, dynamics: str) -> dict:
+def _row(index: int, c: dict, o: dict, dynamics: str, dtype) -> dict:
     f_star, regime = theory_row(c)
     status = STATUS_NAMES[int(o.pop("status"))]
+    status = certify(status, o["objective"], f_star, dtype)
     row = {"index": index, "config_id": config_id(c)}
     row.update({k: c[k] for k in INPUT_COLUMNS})
     row.update(o)
@@ -354,27 +503,79 @@ class SweepSummary:
     seconds: float
     buckets: int
     out_dir: str
+    sum_steps: int = 0
+    slot_steps: int = 0
+    worst_rel_gap: float | None = None
 
     def line(self) -> str:
         c = ", ".join(f"{v} {k}" for k, v in sorted(self.counts.items()))
+        ratio = f" (x{self.slot_steps / self.sum_steps:.2f})" if self.sum_steps else ""
         return (f"{self.total} configurations ({c}); computed {self.computed}, resumed {self.skipped}, "
-                f"{self.buckets} shape bucket(s), {self.seconds:.1f} s -> {self.out_dir}/results.parquet")
+                f"{self.buckets} shape bucket(s), steps {self.sum_steps} used / {self.slot_steps} paid{ratio}, "
+                f"{self.seconds:.1f} s -> {self.out_dir}/results.parquet")
+
+    def warning(self) -> str | None:
+        """One line when some rows are not ``ok``: how many, the worst relative gap, what to change."""
+        bad = {k: v for k, v in self.counts.items() if k != "ok"}
+        if not bad:
+            return None
+        n = sum(bad.values())
+        gap = "" if self.worst_rel_gap is None else f"; worst |f - f*|/f* = {self.worst_rel_gap:.3g}"
+        what = ", ".join(f"{v} {k}" for k, v in sorted(bad.items()))
+        return (f"warning: {n} of {self.total} rows are not ok ({what}{gap}): raise steps_max, use "
+                f"optimizer = \"newton\" and x64 = true, or lower lr for diverged rows; plots mark these cells")
+
+
+def _worst_rel_gap(table) -> float | None:
+    if table is None or "gap" not in table.column_names:
+        return None
+    gaps, fs = table.column("gap").to_pylist(), table.column("f_star").to_pylist()
+    rel = [abs(g) / max(abs(f), 1e-300) for g, f in zip(gaps, fs) if g is not None and f is not None]
+    return max(rel) if rel else None
+
+
+# Engine settings that do not change a row's numbers: a resume may change them.
+NON_NUMERIC_SETTINGS = ("chunk_size", "slots", "plots")
+
+
+def resume_key_of(spec: SweepSpec, dtype) -> dict:
+    """What a results folder must share with a sweep to resume it: inputs and every setting that
+    changes numbers (not chunk size, slots or plots)."""
+    d = spec.to_dict()
+    d["sweep"] = {k: v for k, v in d["sweep"].items() if k not in NON_NUMERIC_SETTINGS}
+    return {"spec": d, "dtype": jnp.dtype(dtype).name}
+
+
+def _spec_dtype(spec: SweepSpec):
+    want = jnp.float64 if spec.engine.get("x64") is True else jnp.float32
+    have = jnp.zeros(()).dtype
+    if want == jnp.float64 and have != jnp.float64:
+        raise ConfigError("the spec asks for x64 = true but JAX runs in float32: call "
+                          "jax.config.update('jax_enable_x64', True) first (the CLI does)")
+    return have
 
 
 def run_sweep(spec: SweepSpec, out_dir, *, progress: bool = True, chunk_size: int | None = None,
-              max_chunks: int | None = None) -> SweepSummary:
-    """Run every configuration of ``spec`` not yet in ``out_dir``; write parts and the table.
+              slots: int | None = None, max_chunks: int | None = None) -> SweepSummary:
+    """Run every configuration of ``spec`` not yet in ``out_dir``; write parts, the table and
+    ``stats.json`` (steps used and paid for).
 
     ``max_chunks`` stops after that many chunks (tests use it to simulate an interruption).
     """
+    import json
+    from pathlib import Path
+
     from tqdm.auto import tqdm
 
-    dtype = jnp.zeros(()).dtype
+    dtype = _spec_dtype(spec)
     hessian = bool(spec.engine.get("hessian", False))
     fused = check_fused(str(spec.engine.get("fused", "auto")))
-    chunk_size = int(chunk_size or spec.engine.get("chunk_size", 1024))
+    chunk_size = int(chunk_size or spec.engine["chunk_size"])
+    slots = int(slots or spec.engine["slots"])
     if chunk_size < 1:
         raise ConfigError(f"chunk_size={chunk_size}: give an integer >= 1")
+    if slots < 1:
+        raise ConfigError(f"slots={slots}: give an integer >= 1")
     raw = spec.configs()
     configs = []
     for i, c in enumerate(raw):
@@ -389,9 +590,10 @@ def run_sweep(spec: SweepSpec, out_dir, *, progress: bool = True, chunk_size: in
             "devices": [str(d) for d in jax.devices()], "processes": jax.process_count(),
             "jax_version": jax.__version__, "input_columns": list(INPUT_COLUMNS),
             "output_columns": list(OUTPUT_COLUMNS)}
-    resume_key = {"spec": spec.to_dict(), "dtype": jnp.dtype(dtype).name}
+    resume_key = resume_key_of(spec, dtype)
+    dynamics = str(spec.engine.get("dynamics", "auto"))
     for c in configs:  # fail early (before any work) on a dynamics that cannot run
-        config_dynamics(c, str(spec.engine.get("dynamics", "auto")))
+        config_dynamics(c, dynamics)
     multi = jax.process_count() > 1
     if multi:  # a shared filesystem: process 0 creates the folder, then everybody reads it
         from jax.experimental import multihost_utils
@@ -404,11 +606,11 @@ def run_sweep(spec: SweepSpec, out_dir, *, progress: bool = True, chunk_size: in
     if multi:
         multihost_utils.sync_global_devices("nclandscape-sweep-start")
     todo = [i for i in range(len(configs)) if ids[i] not in done]
-    dynamics = str(spec.engine.get("dynamics", "auto"))
     buckets = plan_buckets(configs, todo, dynamics)
     t0 = time.perf_counter()
     chunks_run = 0
     computed = 0
+    sum_steps = slot_steps = 0
     with tqdm(total=len(todo), unit="cfg", disable=not progress or jax.process_index() != 0,
               desc="sweep", dynamic_ncols=True) as bar:
         for bucket, idx in sorted(buckets.items(), key=lambda kv: (kv[0].family, kv[0].optimizer, kv[0].N * kv[0].d)):
@@ -417,16 +619,34 @@ def run_sweep(spec: SweepSpec, out_dir, *, progress: bool = True, chunk_size: in
                 if max_chunks is not None and chunks_run >= max_chunks:
                     break
                 sel = idx[s : s + chunk]
-                outs = run_chunk(bucket, [configs[i] for i in sel], dtype, chunk=chunk, hessian=hessian, fused=fused)
-                rows = [_row(i, configs[i], o, bucket.dynamics) for i, o in zip(sel, outs)]
+                res = run_chunk(bucket, [configs[i] for i in sel], dtype, chunk=chunk, slots=slots, hessian=hessian,
+                                fused=fused)
+                rows = [_row(i, configs[i], o, bucket.dynamics, dtype) for i, o in zip(sel, res.rows)]
                 if jax.process_index() == 0:
                     store.write_part(rows, tag=f"{sel[0]:07d}")
                 chunks_run += 1
                 computed += len(sel)
+                sum_steps += sum(int(r["steps"]) for r in rows)
+                slot_steps += res.slot_steps
                 bar.update(len(sel))
                 bar.set_postfix(bucket=f"{bucket.optimizer}/{bucket.family}/{bucket.dynamics} K{bucket.K} N{bucket.N} d{bucket.d}")
     seconds = time.perf_counter() - t0
     table = store.consolidate() if jax.process_index() == 0 else None
     counts = Counter(table.column("status").to_pylist()) if table is not None else {}
-    return SweepSummary(len(configs), computed, len(configs) - len(todo), dict(counts), seconds,
-                        len(buckets), str(out_dir))
+    summary = SweepSummary(len(configs), computed, len(configs) - len(todo), dict(counts), seconds, len(buckets),
+                           str(out_dir), sum_steps, slot_steps, _worst_rel_gap(table))
+    if jax.process_index() == 0:
+        path = Path(out_dir) / "stats.json"
+        runs = []
+        if path.exists():
+            try:
+                runs = json.loads(path.read_text()).get("runs", [])
+            except (OSError, ValueError):
+                runs = []
+        runs.append({"computed": computed, "resumed": summary.skipped, "sum_steps": sum_steps,
+                     "slot_steps": slot_steps, "seconds": seconds, "chunk_size": chunk_size, "slots": slots,
+                     "devices": len(jax.devices())})
+        stats = {"sum_steps": sum(r["sum_steps"] for r in runs), "slot_steps": sum(r["slot_steps"] for r in runs),
+                 "counts": dict(counts), "worst_rel_gap": summary.worst_rel_gap, "runs": runs}
+        store.write_json("stats.json", stats)
+    return summary

@@ -58,6 +58,12 @@ class ResultStore:
         else:
             _atomic_write_bytes(cfg_path, json.dumps({**config, "resume_key": resume_key}, indent=2).encode())
 
+    def write_json(self, name: str, obj) -> Path:
+        """Write ``name`` in the folder atomically (JSON)."""
+        path = self.dir / name
+        _atomic_write_bytes(path, json.dumps(obj, indent=2).encode())
+        return path
+
     def part_files(self) -> list[Path]:
         return sorted(p for p in self.parts.glob("part-*.parquet"))
 
