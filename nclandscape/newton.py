@@ -46,6 +46,11 @@ MU_FLOOR = {"float64": 1e-14, "float32": 1e-7}
 # Nielsen's damping update: after an accepted step μ ← μ·max(SHRINK, 1 − (2ρ − 1)³); after a
 # rejection μ ← μ·ν and ν ← GROW·ν (ν restarts at GROW after an accepted step).
 SHRINK = 1.0 / 3.0
+# Rebalancing and the feature projection are applied only when they lower f by more than
+# PARTIAL_GAIN·eps·|f| (rounding-level gains would keep the gradient at its noise floor).
+PARTIAL_GAIN = 1e3
+# Below ROUNDING·eps·|f| a predicted decrease is lost in f's rounding: such steps are judged by ‖∇f‖.
+ROUNDING = 100.0
 GROW = 2.0
 
 
@@ -193,28 +198,88 @@ def feature_step(per_sample, params: Params, data: UFMData, hparams: HParams) ->
     return Params(W, jnp.where(better[None, :], H_new, H), b)
 
 
+def rebalance(params: Params, data: UFMData, hparams: HParams) -> Params:
+    """The balanced factorisation of the same product: (W, H) -> (W G, G⁻¹ H) with G minimising
+    λ_W‖W G‖² + λ_H‖G⁻¹H‖². The logits W H + b, and so the loss, are unchanged and the weight decay
+    falls to its minimum over factorisations, √(λ_W λ_H)‖W H‖_* (f never increases). With
+    Z = W H = U Σ Vᵀ: W = κ U Σ^{1/2}, H = κ⁻¹ Σ^{-1/2} Uᵀ Z, κ⁴ = λ_H/λ_W (one K×K symmetric
+    eigen-decomposition of Z Zᵀ). Components beyond rank(Z) become exactly zero. This removes the
+    GL(d) directions along which f has only O(λ) curvature, where damped Newton crawls.
+    Needs λ_W, λ_H > 0 (otherwise the parameters are returned unchanged)."""
+    from nclandscape import linalg
+
+    p = mask_params(params, data)
+    W, H = p.W, p.H
+    K, d = W.shape
+    dt = W.dtype
+    B = H @ H.T
+    ZZ = W @ B @ W.T
+    ZZ = 0.5 * (ZZ + ZZ.T)
+    evals, U = linalg.eigh(ZZ)
+    evals, U = evals[::-1], U[:, ::-1]  # descending
+    r = min(K, d)
+    sig = jnp.sqrt(jnp.maximum(evals[:r], 0.0))
+    U = U[:, :r]
+    tiny = jnp.finfo(dt).eps * jnp.maximum(sig[0], jnp.finfo(dt).tiny)
+    keep = sig > tiny
+    kappa = (hparams.lambda_H / jnp.where(hparams.lambda_W > 0, hparams.lambda_W, 1.0)) ** 0.25
+    Wn = kappa * U * jnp.where(keep, jnp.sqrt(sig), 0.0)[None, :]
+    Hn = (jnp.where(keep, 1.0 / jnp.sqrt(jnp.where(keep, sig, 1.0)), 0.0)[:, None] * (U.T @ (W @ H))) / kappa
+    if r < d:
+        Wn = jnp.concatenate([Wn, jnp.zeros((K, d - r), dt)], axis=1)
+        Hn = jnp.concatenate([Hn, jnp.zeros((d - r, H.shape[1]), dt)], axis=0)
+    new = mask_params(Params(Wn, Hn, p.b), data)
+    usable = (hparams.lambda_W > 0) & (hparams.lambda_H > 0) & jnp.all(jnp.isfinite(Wn)) & jnp.all(jnp.isfinite(Hn))
+    return jax.tree_util.tree_map(lambda a, b: jnp.where(usable, a, b), new, p)
+
+
 def newton_init(cv: Curvature, dtype) -> NewtonState:
     return NewtonState(mu=MU_INIT * cv.scale, nu=jnp.asarray(2.0, dtype), accepted=jnp.asarray(0, jnp.int32))
 
 
-def newton_update(per_sample, f, params: Params, value, grad: Params, state: NewtonState, data: UFMData,
-                  hparams: HParams, *, project_features: bool = True):
-    """One damped-Newton iteration from ``params`` (with ``value = f(params)``, ``grad = ∇f``):
-    returns ``(params, state)``, the new point (unchanged if the step was rejected) and damping.
-    ``f(params) -> value`` evaluates the trial point."""
+def _norm(tree):
+    return jnp.sqrt(sum(jnp.sum(x**2) for x in jax.tree_util.tree_leaves(tree)))
+
+
+def _pick(cond, a, b):
+    return jax.tree_util.tree_map(lambda x, y: jnp.where(cond, x, y), a, b)
+
+
+def newton_update(per_sample, value_and_grad, params: Params, value, grad: Params, state: NewtonState,
+                  data: UFMData, hparams: HParams, *, partial: bool = True):
+    """One damped-Newton iteration from ``params`` (``value``, ``grad``: f and ∇f there).
+
+    Returns ``(params, value, grad, state)`` at the new point (the old one if the step was
+    rejected). A step is accepted when f falls by at least ETA of the predicted decrease; where
+    the predicted decrease is below f's rounding (ROUNDING·eps·|f|, the last Newton steps) it is
+    accepted when it lowers ‖∇f‖ instead. ``partial``: after an accepted step, rebalance and
+    project the features (:func:`rebalance`, :func:`feature_step`) where that lowers f by more
+    than rounding.
+    """
     dtype = value.dtype
+    eps = jnp.finfo(dtype).eps
     cv = curvature(per_sample, params, data, hparams)
     floor = MU_FLOOR[jnp.dtype(dtype).name] * cv.scale
     mu = jnp.maximum(state.mu, floor)
     p, ok, pred = damped_newton_step(cv, grad, data, hparams, mu)
     trial = mask_params(jax.tree_util.tree_map(lambda a, b: a + b, params, p), data)
-    f_new = f(trial)
-    if project_features:
-        trial = feature_step(per_sample, trial, data, hparams)
+    f_new, g_new = value_and_grad(trial)
+    gn, gn_new = _norm(grad), _norm(g_new)
     rho = (value - f_new) / jnp.where(ok, pred, 1.0)
-    accept = ok & jnp.isfinite(f_new) & (f_new < value) & (rho > ETA)
-    good = jnp.maximum(SHRINK, 1.0 - (2.0 * rho - 1.0) ** 3)
+    finite = jnp.isfinite(f_new) & jnp.isfinite(gn_new)
+    descent = (f_new < value) & (rho > ETA)
+    rounding = (pred <= ROUNDING * eps * jnp.abs(value)) & (f_new <= value + ROUNDING * eps * jnp.abs(value)) & (gn_new < gn)
+    accept = ok & finite & (descent | rounding)
+    good = jnp.maximum(SHRINK, 1.0 - (2.0 * jnp.clip(rho, 0.0, 1.0) - 1.0) ** 3)
     mu_new = jnp.where(accept, mu * good, mu * state.nu)
     nu_new = jnp.where(accept, GROW, GROW * state.nu)
-    params = jax.tree_util.tree_map(lambda new, old: jnp.where(accept, new, old), trial, params)
-    return params, NewtonState(mu_new.astype(dtype), nu_new.astype(dtype), (state.accepted + accept).astype(jnp.int32))
+    if partial:
+        # Partial minimisations that never increase f; kept only where they gain more than
+        # rounding (near convergence they would only stir the last digits).
+        cand = feature_step(per_sample, rebalance(trial, data, hparams), data, hparams)
+        f_c, g_c = value_and_grad(cand)
+        use = jnp.isfinite(f_c) & (f_new - f_c > PARTIAL_GAIN * eps * jnp.abs(f_new))
+        trial, f_new, g_new = _pick(use, (cand, f_c, g_c), (trial, f_new, g_new))
+    params, value, grad = _pick(accept, (trial, f_new, g_new), (params, value, grad))
+    state = NewtonState(mu_new.astype(dtype), nu_new.astype(dtype), (state.accepted + accept).astype(jnp.int32))
+    return params, value, grad, state

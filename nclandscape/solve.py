@@ -189,14 +189,15 @@ def newton_solver(objective, data: UFMData, hparams: HParams) -> Solver:
     value_and_grad = jax.value_and_grad(f)
 
     def init(params0):
-        params0 = newton.feature_step(per_sample, mask_params(params0, data), data, hparams)
+        params0 = newton.feature_step(per_sample, newton.rebalance(mask_params(params0, data), data, hparams),
+                                      data, hparams)
         v0, g0 = value_and_grad(params0)
         cv = newton.curvature(per_sample, params0, data, hparams)
         return SolveState(params0, newton.newton_init(cv, v0.dtype), jnp.asarray(0), v0, g0, tree_norm(g0))
 
     def step(s: SolveState) -> SolveState:
-        params, ns = newton.newton_update(per_sample, f, s.params, s.value, s.grad, s.opt_state, data, hparams)
-        value, grad = value_and_grad(params)
+        params, value, grad, ns = newton.newton_update(per_sample, value_and_grad, s.params, s.value, s.grad,
+                                                       s.opt_state, data, hparams)
         return SolveState(params, ns, s.step + 1, value, grad, tree_norm(grad))
 
     return Solver(init, step)
