@@ -3,7 +3,7 @@
 See ``docs/central_path.md`` and ``THEORY_central_path.md`` for the mathematics.
 """
 from nclandscape.central_path.decomposition import (
-    JSON_KEYS, TERMS, ClassStats, Decomposition, LSClassifier, class_stats, decomposition, decomposition_from_stats,
+    JSON_KEYS, TERMS, ClassStats, Decomposition, LSClassifier, class_stats, class_stats_reduced, decomposition, decomposition_from_stats,
     ls_classifier, ls_classifier_from_stats, perp_over_f,
 )
 from nclandscape.central_path.envelope import central_path_value_and_grad
@@ -18,7 +18,7 @@ from nclandscape.central_path.snr import (
 )
 
 __all__ = [
-    "JSON_KEYS", "TERMS", "ClassStats", "Decomposition", "LSClassifier", "class_stats", "decomposition",
+    "JSON_KEYS", "TERMS", "ClassStats", "Decomposition", "LSClassifier", "class_stats", "class_stats_reduced", "decomposition",
     "decomposition_from_stats", "ls_classifier", "ls_classifier_from_stats", "perp_over_f",
     "central_path_value_and_grad", "Flow", "FlowMetrics", "ReducedFlowState", "central_path_flow", "flow_metrics",
     "flow_omega", "full_field", "integrate_flow", "reduce_state", "reduced_field", "whitened_start", "FLOW_KINDS",

@@ -86,6 +86,20 @@ def class_stats(H, Y, *, sample_mask=None, class_mask=None) -> ClassStats:
                       sq_norm=jnp.sum((H * Yw.sum(axis=0)[None, :]) ** 2), N=n_eff)
 
 
+def class_stats_reduced(M, D, sizes) -> ClassStats:
+    """Class statistics of the shared-layout reduced state (``nclandscape.reduced``, vanilla MSE).
+
+    ``M (d, K)`` holds √n_k h̄_k, the deviations are ``D Z`` with ``Z`` of orthonormal rows, so the
+    within-class scatter is ``D Dᵀ``; ``sizes (K,)`` is n_k (0 for padded classes).
+    """
+    dt = M.dtype
+    sizes = sizes.astype(dt)
+    n_eff = jnp.maximum(sizes.sum(), 1.0)
+    means = M / jnp.sqrt(jnp.maximum(sizes, 1.0))[None, :]
+    return ClassStats(means=means, weights=sizes / n_eff, Sigma_W=(D @ D.T) / n_eff,
+                      sq_norm=jnp.sum(M**2) + jnp.sum(D**2), N=n_eff)
+
+
 def _bias_flag(bias, dt):
     return jnp.asarray(1.0 if bias is True else (0.0 if bias is False else bias), dt)
 
