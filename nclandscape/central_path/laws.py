@@ -77,7 +77,10 @@ def invert_law(target, c):
 def omega_law(kind: str, t, omega0, *, K: int, n: int):
     """Predicted ω(t) of flow ``kind`` from ``omega0 (K−1,)`` at times ``t`` (scalar or ``(P,)``).
 
-    Returns ``t.shape + omega0.shape``. ``plain`` needs a whitened start (Σ_W(0) = I, μ = 0).
+    Returns ``t.shape + omega0.shape``, each row sorted descending like
+    :func:`~nclandscape.central_path.snr_singular_values` (under ``plain`` the smallest ω grows
+    fastest, so the order of the singular values can change). ``plain`` needs a whitened start
+    (Σ_W(0) = I, μ = 0).
     """
     check_flow(kind)
     t = jnp.asarray(t)
@@ -93,7 +96,7 @@ def omega_law(kind: str, t, omega0, *, K: int, n: int):
         c = tuple(jnp.asarray(x, dt) for x in law_coefficients(kind, K=K, n=n))
         a = _potential(jnp.log(w0s), c)
         out = jnp.exp(invert_law(t + a, c))
-    return jnp.where(pos, out, 0.0)
+    return -jnp.sort(-jnp.where(pos, out, 0.0), axis=-1)
 
 
 def omega_rate(kind: str, omega, *, K: int, n: int, omega0=None):
