@@ -10,7 +10,7 @@ import pytest
 from _problems import random_padded_problems
 from nclandscape import central_path as cp
 from nclandscape.objectives import mse_objective
-from nclandscape.ufm import Params, Problem, init_params, make_data, make_hparams, mask_params
+from nclandscape.ufm import Params, Problem, init_params, make_data, make_hparams
 
 # (K, n, d, λ_W, λ_H, λ_b, bias): d < K, d > N − 1, λ = 0 (with Σ_T ≻ 0 and with Σ_T singular), no bias.
 CASES = [

@@ -1,7 +1,7 @@
 """(b) The three central-path flows against their exact ω-laws, and NC1–NC3 against the closed forms in ω.
 
 Command:   nice -n 19 python -m experiments.central_path.flows   (tiny CI variant: --tiny --out DIR)
-Run time:  ~1 min on a shared 2-core CPU (float64, 6 integrations of the full features).
+Run time:  ~2-3 min on a shared 2-core CPU (float64, 6 integrations of the full features).
 Output:    experiments/central_path/results/flows/{<flow>_K<K>.json, table.md} (the JSON of
            ``nclandscape central-path --json``) and experiments/central_path/figures/flows.png,
            drawn from those files.
