@@ -6,8 +6,9 @@ HELP = "simulate a central-path flow (projected | renormalized | plain) on the U
 DESCRIPTION = """Integrate one of the three central-path flows (docs/central_path.md) on the UFM with
 lambda = 0 from a seeded whitened random start (adaptive Dormand-Prince, rtol = atol = 1e-12) and
 compare the SNR singular values omega_j(t) with the flow's exact law. --json prints t, omega,
-omega_law, max_rel_err, F, nc1, nc2, nc3; --out DIR writes DIR/central_path_<flow>.json and the
-figure DIR/central_path_<flow>.png (measured points on the law's curves), drawn from that file."""
+omega_law, max_rel_err, F, nc1, nc2, nc3; the command writes OUT/central_path_<flow>.json and the
+figure OUT/central_path_<flow>.png (measured points on the law's curves), drawn from that file
+(--out, default runs/central_path; --no-files to write nothing)."""
 
 
 def add_arguments(p):
@@ -19,7 +20,9 @@ def add_arguments(p):
                    help="final time (default per flow: 250 N projected, 50 N renormalized, 12.5 N plain)")
     p.add_argument("--points", type=int, default=50, help="number of output times, 0 .. t-max")
     p.add_argument("--seed", type=int, default=0, help="seed of the whitened random start")
-    p.add_argument("--out", default=None, help="folder for the JSON result and the figure")
+    p.add_argument("--out", default="runs/central_path",
+                   help="folder for the JSON result and the figure (default runs/central_path)")
+    p.add_argument("--no-files", action="store_true", help="write nothing (print only)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -33,7 +36,8 @@ def main(args) -> int:
 
     check_flow(args.flow)
     r = simulate_flow(args.flow, K=args.K, n=args.n, d=args.d, t_max=args.t_max, points=args.points, seed=args.seed)
-    if args.out:
+    write = bool(args.out) and not args.no_files
+    if write:
         from nclandscape.central_path.plots import plot_flow_file
 
         os.makedirs(args.out, exist_ok=True)
@@ -54,6 +58,6 @@ def main(args) -> int:
         print(f"  omega(T)  = {np.array2string(om[-1], precision=4)}")
         print(f"  max relative error against the exact law: {r['max_rel_err']:.2e}")
         print(f"  F: {r['F'][0]:.6g} -> {r['F'][-1]:.6g}   NC1 {r['nc1'][-1]:.3e}  NC2 {r['nc2'][-1]:.3e}  NC3 {r['nc3'][-1]:.3e}")
-        if args.out:
+        if write:
             print(f"  wrote {path} and {png}")
     return 0
