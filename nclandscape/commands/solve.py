@@ -18,6 +18,39 @@ def add_arguments(p):
     g.add_argument("--scale", type=float, default=1.0, help="std of the random initialisation")
     g.add_argument("--dynamics", default="auto", help="auto | full | reduced: the exact class-reduced dynamics "
                    "(MSE family, full batch, not Adam); auto uses it where exact and n >= 256")
+    p.add_argument("--save", default=None, metavar="FILE.npz",
+                   help="write the final point as arrays W (K x d), H (d x N, columns grouped by class) and b (K; "
+                        "zeros without bias); read it back with `nclandscape decompose FILE.npz`")
+
+
+def decomposition_keys(prob, out: dict) -> dict:
+    """``L_nc1_within, L_nc1_ridge, L_nc23, L_perp, L_features`` of the solved point (vanilla MSE;
+    None otherwise), from the full parameters or, without them, the reduced state."""
+    import jax.numpy as jnp
+
+    from nclandscape.central_path import JSON_KEYS, class_stats_reduced, decomposition, decomposition_from_stats
+
+    if prob.loss != "mse" or out["status"] == "diverged":
+        return {k: None for k in JSON_KEYS.values()}
+    hp = prob.hparams(dtype=jnp.float64 if out["dtype"] == "float64" else jnp.float32)
+    p = out.get("_params")
+    if p is not None:
+        data = prob.data(dtype=hp.lambda_W.dtype)
+        t = decomposition(p.W, p.H, p.b * data.bias, data.Y, hp, bias=data.bias)
+    else:
+        rp = out["_rparams"]
+        sizes = jnp.asarray([prob.N // prob.K] * prob.K if prob.class_sizes is None else prob.class_sizes, rp.M.dtype)
+        t = decomposition_from_stats(rp.W, rp.b * float(prob.bias), class_stats_reduced(rp.M, rp.D, sizes),
+                                     lam_W=hp.lambda_W, lam_H=hp.lambda_H, lam_b=hp.lambda_b, bias=prob.bias)
+    return t.as_json()
+
+
+def save_point(path: str, prob, params) -> None:
+    """``W (K, d)``, ``H (d, N)`` and ``b (K,)`` of the final point as ``.npz`` (b = 0 without bias)."""
+    import numpy as np
+
+    W, H, b = (np.asarray(x) for x in (params.W, params.H, params.b))
+    np.savez(path, W=W, H=H, b=b * (1.0 if prob.bias else 0.0))
 
 
 def main(args) -> int:
@@ -39,6 +72,14 @@ def main(args) -> int:
     dynamics = resolve_dynamics(args.dynamics, prob.loss, args.optimizer)
     if args.dynamics == "auto" and prob.n < REDUCED_AUTO_MIN_N:
         dynamics = "full"
+    if args.save and not args.save.endswith(".npz"):
+        raise ConfigError(f"--save {args.save}: give a file name ending in .npz")
+    if args.save and dynamics == "reduced":
+        from nclandscape.reduced import FULL_DRAW_MAX_ENTRIES
+
+        if prob.N * prob.d > FULL_DRAW_MAX_ENTRIES:
+            raise ConfigError(f"--save needs the per-sample features, which the reduced dynamics does not keep "
+                              f"above N*d = {FULL_DRAW_MAX_ENTRIES} (here {prob.N * prob.d}); use a smaller n or d")
     if dynamics == "reduced":
         from nclandscape.reduced import solve_problem_reduced
 
@@ -48,7 +89,10 @@ def main(args) -> int:
         out = solve_problem(prob, optimizer=args.optimizer, lr=args.lr, steps=args.steps, seed=args.seed,
                             scale=args.scale, tol=args.tol, dtype=dtype)
         out["dynamics"] = "full"
-    out = {"K": prob.K, "n": prob.n, "d": prob.d, "loss": prob.loss, "bias": prob.bias, **out}
+    out = {"K": prob.K, "n": prob.n, "d": prob.d, "loss": prob.loss, "bias": prob.bias, **out,
+           **decomposition_keys(prob, out)}
+    if args.save:
+        save_point(args.save, prob, out["_params"])
     if args.json:
         print_json(out)
     else:
@@ -59,4 +103,9 @@ def main(args) -> int:
         fmt = lambda v, f: "n/a" if v is None or v != v else format(v, f)  # noqa: E731
         print(f"  NC1 {fmt(out['nc1'], '.2e')}  NC2 {fmt(out['nc2'], '.2e')}  NC3 {fmt(out['nc3'], '.2e')}  NC4 {fmt(out['nc4'], '.3f')}"
               f"  rank {fmt(out['numerical_rank'], '.3f')}  min cos margin {fmt(out['min_cos_margin'], '.4f')}")
+        if out["L_perp"] is not None:
+            print(f"  L_NC1 {out['L_nc1_within']:.4g} (within) + {out['L_nc1_ridge']:.4g} (ridge)  L_NC2/3 {out['L_nc23']:.4g}"
+                  f"  L_perp {out['L_perp']:.3e}  L_H {out['L_features']:.4g}")
+        if args.save:
+            print(f"  wrote {args.save}")
     return 0 if out["status"] != "diverged" else 1

@@ -256,6 +256,11 @@ def evaluate(state: TrainState, model: ResNet, eval_fn, nc_fn, data, cfg: TrainC
     rec["cos_margin_quantiles"] = [float(v) for v in q]
     rec["feature_norm"] = float(jnp.mean(jnp.linalg.norm(h_tr[:n], axis=1)))
     rec["classifier_norm"] = float(jnp.linalg.norm(W))
+    if cfg.loss == "mse":  # the five-term decomposition on all train features (docs/central_path.md)
+        from nclandscape.central_path.networks import network_terms
+
+        rec.update(network_terms(W, b, h_tr, y_tr, model.num_classes,
+                                 lam_W=0.0 if model.fixed_etf else cfg.weight_decay, lam_b=cfg.weight_decay))
     return rec
 
 

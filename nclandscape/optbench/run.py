@@ -51,6 +51,8 @@ class Record(NamedTuple):
     nc4: jax.Array
     numerical_rank: jax.Array
     min_cos_margin: jax.Array
+    l_perp: jax.Array  # L⊥ of the MSE decomposition (docs/central_path.md); NaN unless vanilla MSE
+    l_perp_over_f: jax.Array
 
 
 def bench_dtype(config: BenchConfig):
@@ -169,7 +171,13 @@ def record_one(params, data, hparams, *, loss: str):
 
     value, g = jax.value_and_grad(objective_for(loss))(params, data, hparams)
     m = nc_metrics(params.W, params.H, params.b * data.bias, data.Y)
-    return (value, tree_norm(g), *m)
+    perp = jnp.full((), jnp.nan, value.dtype)
+    if loss == "mse":
+        from nclandscape.central_path import decomposition
+
+        perp = decomposition(params.W, params.H, params.b * data.bias, data.Y, hparams, sample_mask=data.sample_mask,
+                             class_mask=data.class_mask, bias=data.bias).perp
+    return (value, tree_norm(g), *m, perp, perp / value)
 
 
 # Compiled once per (shapes, dtype, loss) and shared by every optimiser of a run (and every run of
