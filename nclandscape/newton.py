@@ -83,74 +83,107 @@ def per_sample_derivatives(per_sample, params: Params, data: UFMData):
 
 
 class Curvature(NamedTuple):
-    """The parts of ∇²f that do not depend on the damping."""
+    """The parts of ∇²f that do not depend on the damping, as sums over *groups* of samples that
+    share their logit Hessian: the classes for the MSE family (P_j = diag(ω_{y_j})), the samples
+    themselves for cross-entropy. Every Schur term is a sum over samples of products of P_j with
+    h_j h_jᵀ, g_j h_jᵀ, g_j g_jᵀ, h_j or g_j, so per-group sums of those are all it needs."""
 
-    g: jax.Array  # (K, N) per-sample loss gradients in the logits (masked)
-    P: jax.Array  # (N, K, K) per-sample loss Hessians in the logits (masked)
-    H: jax.Array  # (d, N) features (masked)
     W: jax.Array  # (K, d)
+    H: jax.Array  # (d, N) features (masked)
+    g: jax.Array  # (K, N) per-sample logit gradients (masked)
+    gi: jax.Array  # (N,) group of each sample
+    P: jax.Array  # (G, K, K) logit Hessian of each group
+    n: jax.Array  # (G,) samples per group
+    S: jax.Array  # (G, d, d) Σ h hᵀ
+    s: jax.Array  # (G, d) Σ h
+    GH: jax.Array  # (G, K, d) Σ g hᵀ
+    GG: jax.Array  # (G, K, K) Σ g gᵀ
+    sg: jax.Array  # (G, K) Σ g
     n_eff: jax.Array
     A: jax.Array  # (Kd + K, Kd + K) undamped (W, b) block
     scale: jax.Array  # largest diagonal entry of the Hessian (sets the damping's scale)
 
 
-def curvature(per_sample, params: Params, data: UFMData, hparams: HParams) -> Curvature:
+def groups_of(data: UFMData, by_class: bool):
+    """``(membership (G, N), group index (N,))``: classes (``by_class``) or one group per sample."""
+    N = data.Y.shape[1]
+    if by_class:
+        M = data.Y * data.sample_mask[None, :]
+        return M, jnp.argmax(data.Y, axis=0)
+    return jnp.diag(data.sample_mask), jnp.arange(N)
+
+
+def curvature(per_sample, params: Params, data: UFMData, hparams: HParams, *, by_class: bool = False) -> Curvature:
+    """The Hessian's structure at ``params``; ``by_class``: the per-sample loss's logit Hessian
+    depends only on the class (true for the MSE family), so groups are classes."""
     p = mask_params(params, data)
     W, H = p.W, p.H
     K, d = W.shape
     n_eff = jnp.sum(data.sample_mask)
-    g, P = per_sample_derivatives(per_sample, params, data)
-    # A_WW[k,a,l,c] = Σ_j P_j[k,l] h_a h_c / N ; A_Wb[k,a,l] = Σ_j P_j[k,l] h_a / N ; A_bb = Σ_j P_j / N
-    HH = jnp.einsum("aj,cj->jac", H, H)
-    A_WW = jnp.einsum("jkl,jac->kalc", P, HH).reshape(K * d, K * d) / n_eff
-    A_Wb = jnp.einsum("jkl,aj->kal", P, H).reshape(K * d, K) / n_eff
-    A_bb = jnp.sum(P, axis=0) / n_eff
+    g, Pj = per_sample_derivatives(per_sample, params, data)
+    M, gi = groups_of(data, by_class)
+    n = jnp.sum(M, axis=1)
+    P = jnp.einsum("gj,jkl->gkl", M, Pj) / jnp.maximum(n, 1.0)[:, None, None]
+    S = jnp.einsum("gj,aj,cj->gac", M, H, H)
+    s = M @ H.T
+    GH = jnp.einsum("gj,kj,aj->gka", M, g, H)
+    GG = jnp.einsum("gj,kj,lj->gkl", M, g, g)
+    sg = M @ g.T
+    A_WW = jnp.einsum("gkl,gac->kalc", P, S).reshape(K * d, K * d) / n_eff
+    A_Wb = jnp.einsum("gkl,ga->kal", P, s).reshape(K * d, K) / n_eff
+    A_bb = jnp.einsum("g,gkl->kl", n, P) / n_eff
     A = jnp.block([[A_WW, A_Wb], [A_Wb.T, A_bb]])
     reg = jnp.concatenate([jnp.full((K * d,), hparams.lambda_W), jnp.full((K,), hparams.lambda_b)])
     A = A + jnp.diag(reg.astype(A.dtype))
-    D_diag = jnp.einsum("kc,jkl,lc->jc", W, P, W) / n_eff + hparams.lambda_H
+    D_diag = jnp.einsum("kc,gkl,lc->gc", W, P, W) / n_eff + hparams.lambda_H
     scale = jnp.maximum(jnp.max(jnp.diag(A)), jnp.max(D_diag))
-    return Curvature(g, P, H, W, n_eff, A, scale)
+    return Curvature(W, H, g, gi, P, n, S, s, GH, GG, sg, n_eff, A, scale)
+
+
+def _group_inverses(W, P, data: UFMData, lam, N):
+    """(D_g + lam I)⁻¹ for every group, D_g = Wᵀ P_g W / N (padded dimensions: identity, then
+    masked out); also Q_g = P_g W."""
+    d = W.shape[1]
+    dt = W.dtype
+    dm = data.dim_mask
+    eye_d = jnp.eye(d, dtype=dt)
+    Q = jnp.einsum("gkl,lc->gkc", P, W)
+    D = jnp.einsum("kc,gke->gce", W, Q) / N + lam * eye_d
+    mask2 = dm[:, None] * dm[None, :]
+    D = D * mask2 + (1.0 - mask2) * eye_d
+    L = jnp.linalg.cholesky(D)
+    E = jax.vmap(lambda L: jax.scipy.linalg.cho_solve((L, True), eye_d))(L)
+    return E * mask2, Q
 
 
 def damped_newton_step(cv: Curvature, grad: Params, data: UFMData, hparams: HParams, mu):
     """Solve (∇²f + μI) p = −∇f by the Schur complement. Returns ``(p, ok, pred)``: the step (a
     ``Params``), whether ∇²f + μI was positive definite (its Cholesky factor finite), and the
     decrease the quadratic model predicts, −gᵀp − ½pᵀ∇²f p = ½(−gᵀp + μ‖p‖²)."""
-    W, H, g, P, N = cv.W, cv.H, cv.g, cv.P, cv.n_eff
+    W, H, g, N = cv.W, cv.H, cv.g, cv.n_eff
     K, d = W.shape
     dt = W.dtype
     mW, mb, dm, sm = _masks(data)
-    eye_d = jnp.eye(d, dtype=dt)
-    # Per-sample blocks D_j + μI (padded dimensions and samples: identity).
-    Q = jnp.einsum("jkl,lc->jkc", P, W)  # (N, K, d)
-    D = jnp.einsum("kc,jke->jce", W, Q) / N + (hparams.lambda_H + mu) * eye_d
-    mask2 = dm[:, None] * dm[None, :]
-    D = D * mask2 + (1.0 - mask2) * eye_d
-    D = D * sm[:, None, None] + (1.0 - sm)[:, None, None] * eye_d
-    LD = jnp.linalg.cholesky(D)
-    E = jax.vmap(lambda L: jax.scipy.linalg.cho_solve((L, True), eye_d))(LD)  # (N, d, d)
-    E = E * mask2  # padded dimensions carry no coupling
-    R = jnp.einsum("jkc,jce,jle->jkl", Q, E, Q)  # Q E Qᵀ
-    V = jnp.einsum("jkc,jca->jka", Q, E)  # Q E
+    E, Q = _group_inverses(W, cv.P, data, hparams.lambda_H + mu, N)  # (G, d, d), (G, K, d)
+    R = jnp.einsum("gkc,gce,gle->gkl", Q, E, Q)  # Q E Qᵀ
+    V = jnp.einsum("gkc,gca->gka", Q, E)  # Q E
     # Σ_j C_j E_j C_jᵀ (the 1/N² of the two C's applied at the end).
-    HH = jnp.einsum("aj,cj->jac", H, H)
-    gd = g * 1.0  # (K, N)
-    T = (jnp.einsum("jkl,jac->kalc", R, HH)
-         + jnp.einsum("kj,jla,cj->kalc", gd, V, H)
-         + jnp.einsum("jkc,aj,lj->kalc", V, H, gd)
-         + jnp.einsum("kj,lj,jac->kalc", gd, gd, E))
+    T = (jnp.einsum("gkl,gac->kalc", R, cv.S)
+         + jnp.einsum("gla,gkc->kalc", V, cv.GH)
+         + jnp.einsum("gkc,gla->kalc", V, cv.GH)
+         + jnp.einsum("gkl,gac->kalc", cv.GG, E))
     T_WW = T.reshape(K * d, K * d)
-    T_Wb = (jnp.einsum("jkl,aj->kal", R, H) + jnp.einsum("kj,jla->kal", gd, V)).reshape(K * d, K)
-    T_bb = jnp.sum(R, axis=0)
+    T_Wb = (jnp.einsum("gkl,ga->kal", R, cv.s) + jnp.einsum("gk,gla->kal", cv.sg, V)).reshape(K * d, K)
+    T_bb = jnp.einsum("g,gkl->kl", cv.n, R)
     CEC = jnp.block([[T_WW, T_Wb], [T_Wb.T, T_bb]]) / N**2
     m = jnp.concatenate([mW.reshape(-1), mb])
     S = (cv.A - CEC + mu * jnp.eye(m.shape[0], dtype=dt)) * (m[:, None] * m[None, :]) + jnp.diag(1.0 - m)
-    # Right-hand side: −g_x + Σ_j C_j E_j g_{h_j}.
+    # Right-hand side: −g_x + Σ_j C_j E_j g_{h_j}, C_j u = ((Q u) h_jᵀ + g_j uᵀ, Q u)/N.
+    Ej, Qj = E[cv.gi], Q[cv.gi]  # (N, d, d), (N, K, d)
     gH = grad.H * dm[:, None] * sm[None, :]
-    u = jnp.einsum("jac,cj->aj", E, gH)  # (d, N)
-    Qu = jnp.einsum("jkc,cj->kj", Q, u)  # (K, N)
-    cu_W = (Qu @ H.T + gd @ u.T) / N
+    u = jnp.einsum("jac,cj->aj", Ej, gH)  # (d, N)
+    Qu = jnp.einsum("jkc,cj->kj", Qj, u)  # (K, N)
+    cu_W = (Qu @ H.T + g @ u.T) / N
     cu_b = jnp.sum(Qu, axis=1) / N
     rhs = jnp.concatenate([(-grad.W + cu_W).reshape(-1), -grad.b + cu_b]) * m
     L = jnp.linalg.cholesky(S)
@@ -159,8 +192,8 @@ def damped_newton_step(cv: Curvature, grad: Params, data: UFMData, hparams: HPar
     dW, db = dx[: K * d].reshape(K, d), dx[K * d :]
     # h_j step: −E_j (g_{h_j} + C_jᵀ Δx),  C_jᵀΔx = (Q_jᵀ(ΔW h_j + Δb) + ΔWᵀ g_j)/N.
     r = dW @ H + db[:, None]  # (K, N)
-    CtDx = (jnp.einsum("jkc,kj->cj", Q, r) + dW.T @ gd) / N
-    dH = -jnp.einsum("jac,cj->aj", E, gH + CtDx) * dm[:, None] * sm[None, :]
+    CtDx = (jnp.einsum("jkc,kj->cj", Qj, r) + dW.T @ g) / N
+    dH = -jnp.einsum("jac,cj->aj", Ej, gH + CtDx) * dm[:, None] * sm[None, :]
     p = Params(dW * mW, dH, db * mb)
     gp = sum(jnp.vdot(a, b) for a, b in zip(grad, p))
     pp = sum(jnp.vdot(a, a) for a in p)
@@ -169,26 +202,21 @@ def damped_newton_step(cv: Curvature, grad: Params, data: UFMData, hparams: HPar
     return p, ok, pred
 
 
-def feature_step(per_sample, params: Params, data: UFMData, hparams: HParams) -> Params:
+def feature_step(per_sample, params: Params, data: UFMData, hparams: HParams, *, by_class: bool = False) -> Params:
     """Minimise over H with (W, b) fixed by one Newton step per sample, kept where it lowers that
     sample's term ℓ(W h_j + b)/N + λ_H/2‖h_j‖² (f is separable in the h_j). For the MSE family ℓ is
     quadratic, so this is the exact minimiser over H (variable projection); for cross-entropy it is
     a monotone Newton step on each strongly convex per-sample problem."""
     p = mask_params(params, data)
     W, H, b = p.W, p.H, p.b
-    d = W.shape[1]
-    dt = W.dtype
     _, _, dm, sm = _masks(data)
     N = jnp.sum(sm)
-    g, P = per_sample_derivatives(per_sample, p, data)
-    eye_d = jnp.eye(d, dtype=dt)
-    D = jnp.einsum("kc,jkl,le->jce", W, P, W) / N + hparams.lambda_H * eye_d
-    mask2 = dm[:, None] * dm[None, :]
-    D = D * mask2 + (1.0 - mask2) * eye_d
-    D = D * sm[:, None, None] + (1.0 - sm)[:, None, None] * eye_d
+    g, Pj = per_sample_derivatives(per_sample, p, data)
+    M, gi = groups_of(data, by_class)
+    P = jnp.einsum("gj,jkl->gkl", M, Pj) / jnp.maximum(jnp.sum(M, axis=1), 1.0)[:, None, None]
+    E, _ = _group_inverses(W, P, data, hparams.lambda_H, N)
     gh = (W.T @ g / N + hparams.lambda_H * H) * dm[:, None] * sm[None, :]
-    step = jax.vmap(lambda Dj, gj: jnp.linalg.solve(Dj, gj), in_axes=(0, 1), out_axes=1)(D, gh)
-    H_new = (H - step) * dm[:, None] * sm[None, :]
+    H_new = (H - jnp.einsum("jac,cj->aj", E[gi], gh)) * dm[:, None] * sm[None, :]
 
     def terms(Hx):
         z = W @ Hx + b[:, None]
@@ -233,8 +261,9 @@ def rebalance(params: Params, data: UFMData, hparams: HParams) -> Params:
     return jax.tree_util.tree_map(lambda a, b: jnp.where(usable, a, b), new, p)
 
 
-def newton_init(cv: Curvature, dtype) -> NewtonState:
-    return NewtonState(mu=MU_INIT * cv.scale, nu=jnp.asarray(2.0, dtype), accepted=jnp.asarray(0, jnp.int32))
+def newton_init(dtype) -> NewtonState:
+    """The damping state before the first iteration (μ < 0: set from the Hessian's scale then)."""
+    return NewtonState(mu=jnp.asarray(-1.0, dtype), nu=jnp.asarray(GROW, dtype), accepted=jnp.asarray(0, jnp.int32))
 
 
 def _norm(tree):
@@ -246,21 +275,27 @@ def _pick(cond, a, b):
 
 
 def newton_update(per_sample, value_and_grad, params: Params, value, grad: Params, state: NewtonState,
-                  data: UFMData, hparams: HParams, *, partial: bool = True):
+                  data: UFMData, hparams: HParams, *, partial: bool = True, by_class: bool = False):
     """One damped-Newton iteration from ``params`` (``value``, ``grad``: f and ∇f there).
 
-    Returns ``(params, value, grad, state)`` at the new point (the old one if the step was
-    rejected). A step is accepted when f falls by at least ETA of the predicted decrease; where
-    the predicted decrease is below f's rounding (ROUNDING·eps·|f|, the last Newton steps) it is
-    accepted when it lowers ‖∇f‖ instead. ``partial``: after an accepted step, rebalance and
-    project the features (:func:`rebalance`, :func:`feature_step`) where that lowers f by more
-    than rounding.
+    Returns ``(params, value, grad, state)`` at the new point. ``partial``: first rebalance and
+    project the features (:func:`rebalance`, :func:`feature_step`), kept where that lowers f by
+    more than rounding (PARTIAL_GAIN·eps·|f|). Then a damped Newton step, accepted when f falls by
+    at least ETA of the predicted decrease; where the predicted decrease is below f's rounding
+    (ROUNDING·eps·|f|, the last Newton steps) it is accepted when it lowers ‖∇f‖ instead.
+    ``by_class``: the logit Hessian depends only on the class (MSE family), so the Schur
+    complement is formed from per-class sums (see :class:`Curvature`).
     """
     dtype = value.dtype
     eps = jnp.finfo(dtype).eps
-    cv = curvature(per_sample, params, data, hparams)
+    if partial:
+        cand = feature_step(per_sample, rebalance(params, data, hparams), data, hparams, by_class=by_class)
+        f_c, g_c = value_and_grad(cand)
+        use = jnp.isfinite(f_c) & jnp.isfinite(_norm(g_c)) & (value - f_c > PARTIAL_GAIN * eps * jnp.abs(value))
+        params, value, grad = _pick(use, (cand, f_c, g_c), (params, value, grad))
+    cv = curvature(per_sample, params, data, hparams, by_class=by_class)
     floor = MU_FLOOR[jnp.dtype(dtype).name] * cv.scale
-    mu = jnp.maximum(state.mu, floor)
+    mu = jnp.where(state.mu < 0, MU_INIT * cv.scale, jnp.maximum(state.mu, floor))
     p, ok, pred = damped_newton_step(cv, grad, data, hparams, mu)
     trial = mask_params(jax.tree_util.tree_map(lambda a, b: a + b, params, p), data)
     f_new, g_new = value_and_grad(trial)
@@ -268,18 +303,12 @@ def newton_update(per_sample, value_and_grad, params: Params, value, grad: Param
     rho = (value - f_new) / jnp.where(ok, pred, 1.0)
     finite = jnp.isfinite(f_new) & jnp.isfinite(gn_new)
     descent = (f_new < value) & (rho > ETA)
-    rounding = (pred <= ROUNDING * eps * jnp.abs(value)) & (f_new <= value + ROUNDING * eps * jnp.abs(value)) & (gn_new < gn)
+    tiny = ROUNDING * eps * jnp.abs(value)
+    rounding = (pred <= tiny) & (f_new <= value + tiny) & (gn_new < gn)
     accept = ok & finite & (descent | rounding)
     good = jnp.maximum(SHRINK, 1.0 - (2.0 * jnp.clip(rho, 0.0, 1.0) - 1.0) ** 3)
     mu_new = jnp.where(accept, mu * good, mu * state.nu)
     nu_new = jnp.where(accept, GROW, GROW * state.nu)
-    if partial:
-        # Partial minimisations that never increase f; kept only where they gain more than
-        # rounding (near convergence they would only stir the last digits).
-        cand = feature_step(per_sample, rebalance(trial, data, hparams), data, hparams)
-        f_c, g_c = value_and_grad(cand)
-        use = jnp.isfinite(f_c) & (f_new - f_c > PARTIAL_GAIN * eps * jnp.abs(f_new))
-        trial, f_new, g_new = _pick(use, (cand, f_c, g_c), (trial, f_new, g_new))
     params, value, grad = _pick(accept, (trial, f_new, g_new), (params, value, grad))
     state = NewtonState(mu_new.astype(dtype), nu_new.astype(dtype), (state.accepted + accept).astype(jnp.int32))
     return params, value, grad, state

@@ -70,6 +70,7 @@ class Objective:
     name: str
     per_sample: Callable
     doc: str = ""
+    class_curvature: bool = False  # the per-sample loss's Hessian in the logits depends only on the class
 
     def __call__(self, params: Params, data: UFMData, hparams: HParams):
         return _objective(params, data, hparams, self.bind(hparams, data.class_mask))
@@ -87,7 +88,8 @@ def _ce_per_sample(z, y, hparams, class_mask):
     return ce_per_sample(z, y, class_mask=class_mask)
 
 
-mse_objective = Objective("mse", _mse_per_sample, "Rescaled MSE with weight decay (vanilla when alpha = M = 1).")
+mse_objective = Objective("mse", _mse_per_sample, "Rescaled MSE with weight decay (vanilla when alpha = M = 1).",
+                          class_curvature=True)
 ce_objective = Objective("ce", _ce_per_sample, "Cross-entropy with weight decay.")
 
 OBJECTIVES = {"mse": mse_objective, "rescaled_mse": mse_objective, "ce": ce_objective}

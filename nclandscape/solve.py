@@ -185,19 +185,18 @@ def newton_solver(objective, data: UFMData, hparams: HParams) -> Solver:
         raise ConfigError("optimizer='newton' needs an objective with a per-sample loss "
                           "(nclandscape.objectives.mse_objective or ce_objective)")
     per_sample = objective.bind(hparams, data.class_mask)
+    by_class = objective.class_curvature
     f = lambda p: objective(p, data, hparams)  # noqa: E731
     value_and_grad = jax.value_and_grad(f)
 
     def init(params0):
-        params0 = newton.feature_step(per_sample, newton.rebalance(mask_params(params0, data), data, hparams),
-                                      data, hparams)
+        params0 = mask_params(params0, data)
         v0, g0 = value_and_grad(params0)
-        cv = newton.curvature(per_sample, params0, data, hparams)
-        return SolveState(params0, newton.newton_init(cv, v0.dtype), jnp.asarray(0), v0, g0, tree_norm(g0))
+        return SolveState(params0, newton.newton_init(v0.dtype), jnp.asarray(0), v0, g0, tree_norm(g0))
 
     def step(s: SolveState) -> SolveState:
         params, value, grad, ns = newton.newton_update(per_sample, value_and_grad, s.params, s.value, s.grad,
-                                                       s.opt_state, data, hparams)
+                                                       s.opt_state, data, hparams, by_class=by_class)
         return SolveState(params, ns, s.step + 1, value, grad, tree_norm(grad))
 
     return Solver(init, step)

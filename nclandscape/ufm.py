@@ -95,11 +95,10 @@ def mask_params(params: Params, data: UFMData) -> Params:
 def _normal_grid(key, rows: int, cols: int, dtype):
     """Standard normals indexed by (row, column): entry (i, j) depends only on (key, i, j), so
     padding a problem to a larger shape leaves its real entries unchanged."""
-
-    def one(i, j):
-        return jax.random.normal(jax.random.fold_in(jax.random.fold_in(key, i), j), (), dtype)
-
-    return jax.vmap(lambda i: jax.vmap(lambda j: one(i, j))(jnp.arange(cols)))(jnp.arange(rows))
+    i = jnp.repeat(jnp.arange(rows), cols)
+    j = jnp.tile(jnp.arange(cols), rows)
+    keys = jax.vmap(lambda i, j: jax.random.fold_in(jax.random.fold_in(key, i), j))(i, j)
+    return jax.vmap(lambda k: jax.random.normal(k, (), dtype))(keys).reshape(rows, cols)
 
 
 def init_params(key, data: UFMData, *, scale=1.0) -> Params:

@@ -21,7 +21,7 @@ def add_arguments(p):
     p.add_argument("--chunk-size", type=int, default=None, help="configurations per compiled call and Parquet part "
                    "(default: the spec's chunk_size, else 1024)")
     p.add_argument("--slots", type=int, default=None, help="lanes per call; a lane whose configuration stops takes the "
-                   "next one (default: the spec's slots, else 64)")
+                   "next one (default: the spec's slots, else 32)")
     p.add_argument("--hessian", action="store_true", help="add min_eig, index, hessian_method columns")
     p.add_argument("--dynamics", choices=["auto", "full", "reduced"], default=None,
                    help="full simulation, exact class-reduced dynamics (MSE family, full batch, not Adam), or "

@@ -308,24 +308,27 @@ def refill_loop(progs: Programs, xs: dict, n_real, slots: int):
     take = lambda idx: jax.tree_util.tree_map(lambda a: a[idx], xs)  # noqa: E731
     v_init, v_step, v_go, v_final = (jax.vmap(f) for f in (progs.init_one, progs.step_one, progs.go_one,
                                                             progs.final_one))
-    idx = jnp.minimum(jnp.arange(slots), C - 1)
-    active = jnp.arange(slots) < n_real
-    states = v_init(take(idx))
-    payload0, outs0 = v_final(take(idx), states)
-    buf = jax.tree_util.tree_map(lambda a: jnp.zeros((C,) + a.shape[1:], a.dtype), (payload0, outs0))
-    nxt = jnp.minimum(jnp.asarray(slots, jnp.int32), n_real)
+    # Every lane starts empty and is filled by the loop's refill (one traced copy of init).
+    zeros = lambda t: jax.tree_util.tree_map(lambda a: jnp.zeros(a.shape, a.dtype), t)  # noqa: E731
+    idx0 = jnp.zeros((slots,), jnp.int32)
+    states = zeros(jax.eval_shape(v_init, take(idx0)))
+    fin_shape = jax.eval_shape(v_final, take(idx0), states)
+    buf = jax.tree_util.tree_map(lambda a: jnp.zeros((C,) + a.shape[1:], a.dtype), fin_shape)
+    active = jnp.zeros((slots,), bool)
+    empty = jnp.ones((slots,), bool)  # lanes to fill on the first iteration
 
     def body(c):
-        idx, active, nxt, states, buf, rounds = c
+        idx, active, nxt, states, buf, rounds, empty = c
         xs_s = take(idx)
         done = active & ~v_go(xs_s, states)
         fin = v_final(xs_s, states)
         widx = jnp.where(done, idx, C)  # out of range: dropped
         buf = jax.tree_util.tree_map(lambda b, v: b.at[widx].set(v, mode="drop"), buf, fin)
-        new = nxt + jnp.cumsum(done) - 1
-        refill = done & (new < n_real)
+        free = done | empty
+        new = (nxt + jnp.cumsum(free) - 1).astype(jnp.int32)
+        refill = free & (new < n_real)
         idx = jnp.where(refill, new, idx)
-        nxt = jnp.minimum(nxt + jnp.sum(done), n_real)
+        nxt = jnp.minimum(nxt + jnp.sum(free), n_real).astype(jnp.int32)
         active = (active & ~done) | refill
         states = jax.lax.cond(jnp.any(refill), lambda st: _tree_where(refill, v_init(take(idx)), st),
                               lambda st: st, states)
@@ -333,10 +336,10 @@ def refill_loop(progs: Programs, xs: dict, n_real, slots: int):
         stepping = active & v_go(xs_s, states)
         states = jax.lax.cond(jnp.any(stepping), lambda st: _tree_where(stepping, v_step(xs_s, st), st),
                               lambda st: st, states)
-        return idx, active, nxt, states, buf, rounds + jnp.any(stepping).astype(jnp.int32)
+        return idx, active, nxt, states, buf, rounds + jnp.any(stepping).astype(jnp.int32), jnp.zeros_like(empty)
 
-    c = (idx, active, nxt, states, buf, jnp.asarray(0, jnp.int32))
-    c = jax.lax.while_loop(lambda c: jnp.any(c[1]), body, c)
+    c = (idx0, active, jnp.asarray(0, jnp.int32), states, buf, jnp.asarray(0, jnp.int32), empty)
+    c = jax.lax.while_loop(lambda c: jnp.any(c[1]) | jnp.any(c[6]), body, c)
     payloads, outs = c[4]
     return payloads, outs, c[5]
 
@@ -354,8 +357,12 @@ class _Programs:
         self.cache.clear()
         self.traces.clear()
 
+    @staticmethod
+    def _key(bucket, chunk, slots, dtype, mesh, hessian, fused):
+        return (bucket, chunk, slots, jnp.dtype(dtype).name, hessian, tuple(d.id for d in mesh.devices.flat), fused)
+
     def get(self, bucket: "Bucket", chunk: int, slots: int, dtype, mesh, *, hessian: bool, fused: str = "off"):
-        key = (bucket, chunk, slots, jnp.dtype(dtype).name, hessian, tuple(d.id for d in mesh.devices.flat), fused)
+        key = self._key(bucket, chunk, slots, dtype, mesh, hessian, fused)
         if key in self.cache:
             self.cache[key] = self.cache.pop(key)  # most recently used last
             return self.cache[key]
@@ -420,6 +427,12 @@ PALLAS_FAILED: set = set()
 DEFAULT_SLOTS = ENGINE_KEYS["slots"]
 
 
+def chunk_geometry(chunk: int, slots: int, ndev: int) -> tuple[int, int]:
+    """(configurations, lanes) of a chunk's program: both multiples of the device count."""
+    per_dev = -(-chunk // ndev)
+    return per_dev * ndev, max(1, min(slots, per_dev)) * ndev
+
+
 class ChunkResult(NamedTuple):
     rows: list  # one output dict per configuration
     slot_steps: int  # iterations paid for by all lanes of all devices (idle lanes included)
@@ -433,9 +446,8 @@ def run_chunk(bucket: Bucket, configs: list[dict], dtype, *, chunk: int, slots: 
     real = len(configs)
     if real > chunk:
         raise ValueError(f"{real} configurations do not fit a chunk of {chunk}")
-    per_dev = -(-chunk // ndev)
-    size = per_dev * ndev
-    slots = max(1, min(slots, per_dev)) * ndev
+    size, slots = chunk_geometry(chunk, slots, ndev)
+    per_dev = size // ndev
     # Real configurations are dealt out to the devices in turn; each device's real ones come first.
     order = [None] * size
     for i in range(real):

@@ -5,7 +5,7 @@ A spec is a small TOML file (or the same axes from the command line)::
     [sweep]                      # engine settings (all optional)
     x64 = false
     chunk_size = 1024            # configurations per compiled call (one Parquet part each)
-    slots = 64                   # lanes per call; a lane that finishes takes the next configuration
+    slots = 32                   # lanes per call; a lane that finishes takes the next configuration
     dynamics = "auto"            # auto | full | reduced (exact class-reduced dynamics, docs/reduced.md)
     fused = "auto"               # reduced GD/heavy-ball/Nesterov on vanilla MSE: auto | pallas | xla | off
     plots = [{x = "lambda_W", y = "lambda_H", color = "nc2", where = {d = 9}}]
@@ -63,7 +63,7 @@ INPUT_COLUMNS: dict[str, tuple[type, Any]] = {
     "tol": (float, float("nan")),  # NaN: 1e-10 in float64, 1e-5 in float32
 }
 
-ENGINE_KEYS = {"x64": False, "chunk_size": 1024, "slots": 64, "plots": [], "hessian": False, "dynamics": "auto",
+ENGINE_KEYS = {"x64": False, "chunk_size": 1024, "slots": 32, "plots": [], "hessian": False, "dynamics": "auto",
                "fused": "auto"}
 
 
