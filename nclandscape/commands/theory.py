@@ -11,10 +11,21 @@ def add_arguments(p):
     add_problem_args(p)
 
 
+def validate(args):
+    """Every check of ``theory``, before any work: the problem and the memory of its closed form."""
+    from nclandscape.validate import check_memory
+
+    prob = problem_from_args(args)
+    if prob.loss == "mse":  # dense K x K SVD and class-mean Gram, the (d, N) minimiser
+        nbytes = 8 * (6 * prob.K**2 + prob.d * prob.N + prob.K * prob.d)
+        check_memory(f"the closed form of K={prob.K}, n={prob.n}, d={prob.d}", nbytes, "lower --K, --n or --d")
+    return prob
+
+
 def main(args) -> int:
     from nclandscape.theory import predicted_class_mean_gram, theory_for
 
-    prob = problem_from_args(args)
+    prob = validate(args)
     out = {"K": prob.K, "n": prob.n, "d": prob.d, "loss": prob.loss, "bias": prob.bias, **theory_for(prob)}
     if prob.loss == "mse":
         G = predicted_class_mean_gram(prob.K, prob.n, prob.d, prob.lambda_W, prob.lambda_H, prob.lambda_b, bias=prob.bias)

@@ -14,6 +14,8 @@ import numpy as np
 
 from nclandscape.optbench.summary import load_dir, per_seed, resolve_f_star
 
+from nclandscape.fileio import atomic_savefig
+
 FLOOR = 1e-16
 METRICS = (("gap", "f − f*"), ("grad_norm", "‖∇f‖"), ("nc1", "NC1"), ("nc2", "NC2"), ("nc3", "NC3"))
 PLOT_FILES = {"step": "curves_vs_iteration.png", "time_s": "curves_vs_time.png"}
@@ -66,7 +68,7 @@ def plot_dir(out_dir: str) -> list[str]:
         legend_ax.legend(handles, labels, loc="center", fontsize=11, title="optimiser")
         fig.suptitle(title, fontsize=10)
         path = os.path.join(out_dir, fname)
-        fig.savefig(path, dpi=110)
+        atomic_savefig(fig, path, dpi=110)
         plt.close(fig)
         paths.append(path)
     return paths
