@@ -8,6 +8,7 @@ command line can name it.
 """
 from __future__ import annotations
 
+import errno
 import os
 import uuid
 from pathlib import Path
@@ -37,8 +38,8 @@ def atomic_write(path, write: Callable[[str], None], *, fsync: bool = False) -> 
             os.unlink(tmp)
         except OSError:
             pass
-        if isinstance(e, OSError) and not e.filename:
-            e.filename = str(path)
+        if isinstance(e, OSError) and not e.filename:  # name the file (pyarrow's errors do not)
+            raise OSError(e.errno or errno.EIO, e.strerror or str(e), str(path)) from e
         raise
 
 

@@ -68,11 +68,10 @@ def check_choice(field: str, v, choices) -> str:
 # --------------------------------------------------------------------------------------- memory
 
 def fmt_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if abs(n) < 1024 or unit == "PiB":
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if abs(n) < 1024 or unit == "EiB":
             return f"{n:.3g} {unit}" if unit != "B" else f"{int(n)} B"
         n /= 1024
-    return f"{n:.3g} EiB"  # pragma: no cover
 
 
 def _device_free_bytes() -> int | None:
@@ -163,6 +162,18 @@ def _check_parent(flag: str, p: Path, parent: Path) -> None:
         anc = anc.parent
     if anc.exists() and not anc.is_dir():
         raise ConfigError(f"{flag} {str(p)!r}: {str(anc)!r} is a file, not a folder")
+
+
+def read_json(path, what: str):
+    """The JSON value of a file, or a ConfigError naming the file."""
+    import json
+
+    try:
+        return json.loads(read_text(path, what))
+    except ValueError as e:
+        if isinstance(e, ConfigError):
+            raise
+        raise ConfigError(f"{what} {str(path)!r} is not valid JSON ({e}): repair or delete it") from None
 
 
 def read_text(path, what: str) -> str:

@@ -120,3 +120,12 @@ def test_kill_one_process_then_rerun_both_resumes(tmp_path, reference):
     assert rcs == [0, 0], log0 + (tmp_path / "p1.rerun.log").read_text()
     assert f"computed {TOTAL - done}, resumed {done}" in log0
     _assert_equal_tables(reference, _table(out))
+
+
+def test_distributed_without_a_cluster_is_one_line(tmp_path):
+    r = subprocess.run(_cmd(tmp_path / "o", "--distributed"), env=_env(), capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "JAX_COORDINATOR_ADDRESS" in lines[0], r.stderr
+    assert not (tmp_path / "o").exists()

@@ -53,6 +53,8 @@ def _otherdir(root: Path):
     (d / "config.json").write_text('{"kind": "resnet_train"}\n')
     (root / "emptydir").mkdir()
     (root / "existing_dir").mkdir()
+    (root / "corrupt").mkdir()
+    (root / "corrupt" / "config.json").write_text('{"kind": "resnet_train", ')
 
 
 F = "fx/"  # fixtures folder (relative to the test's working folder)
@@ -62,6 +64,7 @@ CASES = [
     ["theory", "--K", "1"],
     ["theory", "--K", "4000000000"],
     ["theory", "--K", "1000000000"],
+    ["theory", "--K", "1000000000", "--n", "1", "--d", "1"],
     ["theory", "--K", "200000", "--n", "1"],
     ["theory", "--n", "0"],
     ["theory", "--d", "0"],
@@ -137,6 +140,7 @@ CASES = [
     ["landscape", "--out", "x.png", "--s", "1"],
     ["landscape", "--out", "existing_dir"],
     ["landscape", "--s", "0:1:10000000000"],
+    ["landscape", "--s", "0:1:50000", "--theta", "0:1:50000"],
     # slice
     ["slice", "--K", "3", "--n", "2", "--d", "3", "--dims", "2", "--points", "100000"],
     ["slice", "--dims", "3"],
@@ -149,10 +153,16 @@ CASES = [
     ["slice", "--at", "foo"],
     ["slice", "--directions", "hessian-top", "--K", "50", "--n", "50", "--d", "50"],
     ["slice", "--out", "existing_dir"],
+    ["slice", "--points", "50000", "--dims", "2"],
     # plot
     ["plot", "missing_dir"],
     ["plot", F + "a_file"],
     ["plot", "emptydir"],
+    ["plot", "emptydir", "--agg", "mode"],
+    ["plot", "emptydir", "--out", "existing_dir"],
+    ["plot", "emptydir", "--where", "K"],
+    ["plot", "emptydir", "--where", "K=abc"],
+    ["plot", "corrupt"],
     # sweep
     ["sweep", "--out", "o", "--set", "steps_max=1000000000000"],
     ["sweep", "--out", "o", "--set", "seed=5000000000"],
@@ -223,6 +233,7 @@ CASES = [
     ["optbench", "--out", "o", "--lr", "foo"],
     ["optbench", "--out", "o", "--seeds", "100000", "--K", "1000", "--n", "100", "--d", "100"],
     ["optbench", "--out", "o", "--K", "1"],
+    ["optbench", "--out", "corrupt"],
     # optbench-plot
     ["optbench-plot", "missing"],
     ["optbench-plot", F + "a_file"],
@@ -249,6 +260,7 @@ CASES = [
     ["train", F + "good.py", "--out", "o", "--run", "nope"],
     ["train", F + "variants.py", "--out", "o"],
     ["train", F + "good.py"],
+    ["train", F + "good.py", "--out", "corrupt"],
     # no command / unknown command
     ["nope"],
 ]
@@ -297,16 +309,22 @@ def test_bad_input_gives_one_line_and_exit_2(argv, workdir, monkeypatch, capsys)
     assert _tree(workdir) == before  # nothing written, not even config.json or an empty folder
 
 
-def test_distributed_needs_all_three_variables(workdir, monkeypatch, capsys):
+@pytest.mark.parametrize("env,says", [
+    ({"JAX_NUM_PROCESSES": "2"}, "set JAX_COORDINATOR_ADDRESS, JAX_PROCESS_ID too"),
+    ({"JAX_COORDINATOR_ADDRESS": "127.0.0.1", "JAX_NUM_PROCESSES": "2", "JAX_PROCESS_ID": "0"}, "write HOST:PORT"),
+    ({"JAX_COORDINATOR_ADDRESS": "127.0.0.1:1", "JAX_NUM_PROCESSES": "2", "JAX_PROCESS_ID": "2"}, "must be in [0,"),
+    ({"JAX_COORDINATOR_ADDRESS": "127.0.0.1:1", "JAX_NUM_PROCESSES": "two", "JAX_PROCESS_ID": "0"}, "integers"),
+])
+def test_distributed_variables_are_checked_before_joining(env, says, workdir, monkeypatch, capsys):
     monkeypatch.chdir(workdir)
-    monkeypatch.setenv("JAX_NUM_PROCESSES", "2")
-    monkeypatch.delenv("JAX_COORDINATOR_ADDRESS", raising=False)
-    monkeypatch.delenv("JAX_PROCESS_ID", raising=False)
+    for k in ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID"):
+        monkeypatch.delenv(k, raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
     before = _tree(workdir)
     rc = cli.main(["sweep", "--out", "o", "--set", "K=3", "--distributed"])
     err = capsys.readouterr().err.strip().splitlines()
-    assert rc == 2 and len(err) == 1
-    assert "JAX_COORDINATOR_ADDRESS" in err[0] and "JAX_PROCESS_ID" in err[0]
+    assert rc == 2 and len(err) == 1 and says in err[0], err
     assert _tree(workdir) == before
 
 

@@ -65,6 +65,8 @@ def _check(args):
         check_out_file("--out", args.out)
     if not math.isinf(K) and K > INT32_MAX:
         raise ConfigError(f"--K {args.K}: give an integer <= {INT32_MAX} (int32 limit) or inf")
+    if s.size * theta.size > INT32_MAX:
+        raise ConfigError(f"--s x --theta = {s.size * theta.size} grid points: give at most {INT32_MAX} (int32 limit)")
     itemsize = 8 if getattr(args, "x64", False) else 4
     k_eff = 2 if math.isinf(K) else K
     # The unit-row simplex ETF (K x K), then per grid point the K logits, their gradient and

@@ -87,9 +87,11 @@ def validate(args):
     """Every check of ``optbench``, before any work: the problem, the benchmark settings (types,
     ranges, int32 limits, NaN), --out, and the memory of all seeds solved at once."""
     from nclandscape.commands._common import check_solver_memory
-    from nclandscape.validate import check_out_dir
+    from nclandscape.validate import check_out_dir, read_json
 
-    check_out_dir("--out", args.out)
+    out = check_out_dir("--out", args.out)
+    if (out / "config.json").is_file():
+        read_json(out / "config.json", "optbench config")
     config = config_from_args(args)
     prob = config.problem()
     check_solver_memory(args, prob, what=f"optbench with {config.seeds} seeds", times=config.seeds)

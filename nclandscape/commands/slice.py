@@ -36,7 +36,8 @@ def validate(args):
     from nclandscape.commands._common import check_solver_memory, itemsize
     from nclandscape.errors import ConfigError
     from nclandscape.landscape.slices import DIRECTIONS, MAX_DENSE_PARAMS, parse_at
-    from nclandscape.validate import check_choice, check_float, check_int, check_memory, check_out_file
+    from nclandscape.validate import (INT32_MAX, check_choice, check_float, check_int, check_memory,
+                                      check_out_file)
 
     prob = problem_from_args(args)
     if args.dims not in (1, 2):
@@ -56,6 +57,9 @@ def validate(args):
         raise ConfigError(f"--directions {args.directions} needs the dense Hessian of P={P} parameters, "
                           f"limited to {MAX_DENSE_PARAMS}: use --directions random or lower --K, --n or --d")
     grid = args.points ** args.dims
+    if grid > INT32_MAX:
+        raise ConfigError(f"--points {args.points} with --dims {args.dims} gives {grid} grid points: "
+                          f"give at most {INT32_MAX} (int32 limit); lower --points")
     check_memory(f"a slice of {args.points}^{args.dims} = {grid} points at K={prob.K}, N={prob.N}, d={prob.d}",
                  grid * itemsize(args) * 3 * (P + prob.K * prob.N), "lower --points (or --K, --n, --d)")
     return prob

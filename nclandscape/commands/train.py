@@ -65,7 +65,7 @@ def validate_args(args) -> dict:
     Python), --run, --set, every field's type/range/int32 limit/NaN, and --out."""
     from nclandscape.errors import ConfigError
     from nclandscape.nets.config import apply_overrides, load_config_file, validate
-    from nclandscape.validate import check_out_dir, read_text
+    from nclandscape.validate import check_out_dir, read_json, read_text
 
     check_out_dir("--out", args.out)
     src = read_text(args.config, "config file")
@@ -80,8 +80,15 @@ def validate_args(args) -> dict:
             raise ConfigError(f"--run {', '.join(unknown)}: not a variant of {args.config}; "
                               f"variants: {', '.join(runs) or '(none)'}")
         runs = {k: v for k, v in runs.items() if k in args.runs}
-    return {k: check_train_config(validate(apply_overrides(v, args.sets)), f"run {k!r}: " if k else "")
+    runs = {k: check_train_config(validate(apply_overrides(v, args.sets)), f"run {k!r}: " if k else "")
             for k, v in runs.items()}
+    from pathlib import Path
+
+    for name in runs:  # a resumed run's config.json must be readable
+        cfg = Path(args.out) / name / "config.json" if name else Path(args.out) / "config.json"
+        if cfg.is_file():
+            read_json(cfg, "run config")
+    return runs
 
 
 def main(args) -> int:

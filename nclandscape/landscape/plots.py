@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-
 from nclandscape.fileio import atomic_savefig
+
 
 def _mpl():
     import matplotlib

@@ -407,10 +407,14 @@ def train(cfg: TrainConfig, out_dir, *, log: Callable[[str], None] | None = prin
             rec["wall_s"] = dt
             rec = {k: _finite(v) for k, v in rec.items()}
             records.append(rec)
-            with open(mpath, "a") as f:
-                f.write(json.dumps(rec) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
+            try:  # a torn append (full disk, kill) is dropped on resume: see _read_records
+                with open(mpath, "a") as f:
+                    f.write(json.dumps(rec) + "\n")
+                    f.flush()
+                    os.fsync(f.fileno())
+            except OSError as e:
+                e.filename = e.filename or str(mpath)  # the command line names the file
+                raise
             if log:
                 fmt = lambda k, spec: "None" if rec[k] is None else format(rec[k], spec)
                 log(f"epoch {epoch}: loss {epoch_loss:.4f} train {fmt('train_acc', '.3f')} "

@@ -12,9 +12,8 @@ import os
 
 import numpy as np
 
-from nclandscape.optbench.summary import load_dir, per_seed, resolve_f_star
-
 from nclandscape.fileio import atomic_savefig
+from nclandscape.optbench.summary import load_dir, per_seed, resolve_f_star
 
 FLOOR = 1e-16
 METRICS = (("gap", "f − f*"), ("grad_norm", "‖∇f‖"), ("nc1", "NC1"), ("nc2", "NC2"), ("nc3", "NC3"))

@@ -14,9 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from nclandscape.errors import ConfigError
-from nclandscape.sweep.spec import INPUT_COLUMNS
-
 from nclandscape.fileio import atomic_savefig
+from nclandscape.sweep.spec import INPUT_COLUMNS
 
 AGGREGATES = {"median": np.nanmedian, "mean": np.nanmean, "min": np.nanmin, "max": np.nanmax}
 STATUS_CODE = {"ok": 0.0, "not_converged": 1.0, "diverged": 2.0}
