@@ -341,3 +341,34 @@ def test_available_memory_reads_the_machine():
     # /proc/meminfo's MemAvailable is at most MemTotal.
     total = int(next(l for l in open("/proc/meminfo") if l.startswith("MemTotal:")).split()[1]) * 1024
     assert where == "memory" and 0 < avail <= total
+
+
+@pytest.mark.parametrize("argv", [
+    # 10^7 samples of dimension 64: the reduced dynamics never holds the (d, N) features.
+    ["solve", "--K", "10", "--n", "1000000", "--d", "64", "--x64"],
+    ["sweep", "--out", "o", "--set", "K=10", "--set", "n=1000000", "--set", "d=64", "--set", "optimizer=gd"],
+    ["theory", "--K", "2000", "--n", "5", "--d", "1000"],
+    ["hessian", "--K", "50", "--n", "50", "--d", "50", "--method", "structured"],
+    ["slice", "--dims", "2", "--points", "500"],
+    ["landscape", "--s", "0:1:2000", "--theta", "0:1:2000"],
+])
+def test_large_but_feasible_inputs_pass_validation(argv, workdir, monkeypatch):
+    import importlib
+
+    monkeypatch.chdir(workdir)
+    monkeypatch.setattr(validate, "available_memory", lambda: (16 * GiB, "memory"))
+    args = cli.build_parser().parse_args(argv)
+    mod = importlib.import_module(f"nclandscape.commands.{argv[0]}")
+    mod.validate(args)  # no ConfigError
+    assert not (workdir / "o").exists()
+
+
+def test_the_same_problem_with_full_dynamics_is_refused(workdir, monkeypatch):
+    from nclandscape.commands import solve
+
+    monkeypatch.setattr(validate, "available_memory", lambda: (16 * GiB, "memory"))
+    args = cli.build_parser().parse_args(["solve", "--K", "10", "--n", "1000000", "--d", "64", "--x64",
+                                          "--dynamics", "full"])
+    # 24 buffers of P = 640 + 64 * 10^7 float64 numbers: ~114 GiB.
+    with pytest.raises(validate.ConfigError, match=r"solve \(full dynamics\) .* needs about 1\d\d GiB"):
+        solve.validate(args)

@@ -160,6 +160,12 @@ def test_sweep_with_nan_in_its_spec_resumes(tmp_path):
     assert sorted(r["d"] for r in t) == [2, 5] and all(math.isclose(r["lr"], 0.1) for r in t)  # gd default
 
 
+def _default_sigint():
+    # A shell starts background jobs with SIGINT ignored, and Python keeps an ignored SIGINT
+    # ignored: give the child the default disposition, as a terminal's Ctrl-C would find it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
 def test_ctrl_c_during_a_sweep_then_rerun_completes(tmp_path):
     out = tmp_path / "s"
@@ -167,7 +173,8 @@ def test_ctrl_c_during_a_sweep_then_rerun_completes(tmp_path):
            "--chunk-size", "1", "--set", "K=3", "--set", "n=2", "--set", "optimizer=gd", "--set", "steps_max=20",
            "--grid", "d=2,3,5,9"]
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
         if (out / "parts").exists() and list((out / "parts").glob("part-*.parquet")):
@@ -183,3 +190,25 @@ def test_ctrl_c_during_a_sweep_then_rerun_completes(tmp_path):
     assert r.returncode == 0, r.stderr
     assert f"computed {4 - n}, resumed {n}" in r.stdout
     assert pq.read_table(out / "results.parquet").num_rows == 4
+
+
+@pytest.mark.slow
+def test_sigterm_during_optbench_then_rerun_completes(tmp_path):
+    out = tmp_path / "b"
+    cmd = [sys.executable, "-m", "nclandscape", "optbench", "--out", str(out), "--K", "3", "--n", "2", "--d", "3",
+           "--seeds", "2", "--steps", "30", "--optimizers", "gd,momentum,nesterov", "--no-plots", "--json"]
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None and not (out / "gd.parquet").exists():
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines() == ["nclandscape optbench: interrupted; rerun the same command to resume"]
+    assert (out / "gd.parquet").exists() and not (out / "nesterov.parquet").exists()
+    assert not [p for p in os.listdir(out) if p.endswith(".tmp")]  # nothing half-written left
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert "gd" in res["reused"] and sorted(res["ran"] + res["reused"]) == ["gd", "momentum", "nesterov"]

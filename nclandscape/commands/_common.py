@@ -66,14 +66,21 @@ def print_json(obj: dict) -> None:
     print(json.dumps({k: _clean(v) for k, v in obj.items() if not k.startswith("_")}))
 
 
+def num_samples(prob) -> int:
+    """N of a problem without listing its classes (``Problem.N`` builds a K-long list)."""
+    return sum(prob.class_sizes) if prob.class_sizes else prob.K * prob.n
+
+
 def itemsize(args) -> int:
     """Bytes per float of the command's computation (--x64: 8, else 4)."""
     return 8 if getattr(args, "x64", False) else 4
 
 
-def check_solver_memory(args, prob, *, what: str, copies: int = 24, times: int = 1) -> None:
-    """Refuse a problem whose solve would not fit in the available memory (one line, exit 2)."""
+def check_solver_memory(args, prob, *, what: str, copies: int = 24, times: int = 1, reduced: bool = False) -> None:
+    """Refuse a problem whose solve would not fit in the available memory (one line, exit 2).
+    ``reduced``: the class-reduced dynamics, whose state has K columns instead of N."""
     from nclandscape.validate import check_memory, solver_bytes
 
-    nbytes = times * solver_bytes(prob.K, prob.N, prob.d, itemsize(args), copies=copies)
-    check_memory(f"{what} with K={prob.K}, N={prob.N}, d={prob.d}", nbytes, "lower --K, --n or --d")
+    N = prob.K if reduced else num_samples(prob)
+    nbytes = times * solver_bytes(prob.K, N, prob.d, itemsize(args), copies=copies)
+    check_memory(f"{what} with K={prob.K}, N={num_samples(prob)}, d={prob.d}", nbytes, "lower --K, --n or --d")

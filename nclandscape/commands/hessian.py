@@ -1,7 +1,7 @@
 """``nclandscape hessian``: the Hessian spectrum of one UFM problem at a chosen point, certified."""
 from __future__ import annotations
 
-from nclandscape.commands._common import add_problem_args, print_json, problem_from_args
+from nclandscape.commands._common import add_problem_args, num_samples, print_json, problem_from_args
 
 NAME = "hessian"
 HELP = "Hessian spectrum (dense, structured or Lanczos) at a global minimiser, saddle or solver output"
@@ -45,8 +45,8 @@ def validate(args):
     check_int("--steps", args.steps, lo=0)
     check_optimizer(args.optimizer)
     check_solver_memory(args, prob, what="hessian")
-    P = prob.K * prob.d + prob.d * prob.N + prob.K
-    where = f"P={P} parameters (K={prob.K}, N={prob.N}, d={prob.d})"
+    P = prob.K * prob.d + prob.d * num_samples(prob) + prob.K
+    where = f"P={P} parameters (K={prob.K}, N={num_samples(prob)}, d={prob.d})"
     if args.method == "dense" or (args.method == "auto" and P <= DENSE_MAX):
         check_memory(f"--method dense at {where}", 5 * itemsize(args) * P * P,
                      "use --method structured or lanczos, or lower --K, --n or --d")

@@ -1,7 +1,7 @@
 """``nclandscape slice``: 1-D / 2-D slices of the full UFM objective around a point."""
 from __future__ import annotations
 
-from nclandscape.commands._common import add_problem_args, print_json, problem_from_args
+from nclandscape.commands._common import add_problem_args, num_samples, print_json, problem_from_args
 
 NAME = "slice"
 HELP = "1-D/2-D slices of the full UFM objective around a solution or saddle (random, Hessian, negative-curvature directions)"
@@ -52,7 +52,7 @@ def validate(args):
     if args.out is not None:
         check_out_file("--out", args.out)
     check_solver_memory(args, prob, what="slice")
-    P = prob.K * prob.d + prob.d * prob.N + prob.K
+    P = prob.K * prob.d + prob.d * num_samples(prob) + prob.K
     if args.directions != "random" and P > MAX_DENSE_PARAMS:
         raise ConfigError(f"--directions {args.directions} needs the dense Hessian of P={P} parameters, "
                           f"limited to {MAX_DENSE_PARAMS}: use --directions random or lower --K, --n or --d")
@@ -60,8 +60,9 @@ def validate(args):
     if grid > INT32_MAX:
         raise ConfigError(f"--points {args.points} with --dims {args.dims} gives {grid} grid points: "
                           f"give at most {INT32_MAX} (int32 limit); lower --points")
-    check_memory(f"a slice of {args.points}^{args.dims} = {grid} points at K={prob.K}, N={prob.N}, d={prob.d}",
-                 grid * itemsize(args) * 3 * (P + prob.K * prob.N), "lower --points (or --K, --n, --d)")
+    N = num_samples(prob)
+    check_memory(f"a slice of {args.points}^{args.dims} = {grid} points at K={prob.K}, N={N}, d={prob.d}",
+                 grid * itemsize(args) * 3 * (P + prob.K * N), "lower --points (or --K, --n, --d)")
     return prob
 
 

@@ -24,17 +24,22 @@ def validate(args):
     """Every check of ``solve``, before any work: types, ranges, int32 limits, NaN and memory."""
     from nclandscape.commands._common import check_solver_memory
     from nclandscape.solve import check_optimizer
-    from nclandscape.validate import check_choice, check_float, check_int
+    from nclandscape.validate import check_float, check_int
 
     prob = problem_from_args(args)
     check_optimizer(args.optimizer)
-    check_choice("--dynamics", args.dynamics, ("auto", "full", "reduced"))
     check_int("--steps", args.steps, lo=0)
     check_int("--seed", args.seed, lo=0)
     check_float("--lr", args.lr, lo=0, lo_open=True, allow_none=True)
     check_float("--tol", args.tol, lo=0, allow_none=True)
     check_float("--scale", args.scale, lo=0)
-    check_solver_memory(args, prob, what="solve")
+    from nclandscape.reduced import resolve_dynamics
+    from nclandscape.sweep.engine import REDUCED_AUTO_MIN_N
+
+    dynamics = resolve_dynamics(args.dynamics, prob.loss, args.optimizer)
+    if args.dynamics == "auto" and prob.n < REDUCED_AUTO_MIN_N:
+        dynamics = "full"
+    check_solver_memory(args, prob, what=f"solve ({dynamics} dynamics)", reduced=dynamics == "reduced")
     return prob
 
 

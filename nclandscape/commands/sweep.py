@@ -109,7 +109,7 @@ def validate(args):
             r = resolve_config(c, dtype)
             if r["K"] * r["n"] > INT32_MAX:
                 raise ConfigError(f"K*n = {r['K'] * r['n']} samples: give at most {INT32_MAX} (int32 limit)")
-            config_dynamics(r, str(spec.engine["dynamics"]))
+            dyn = config_dynamics(r, str(spec.engine["dynamics"]))
         except ConfigError as e:
             raise ConfigError(f"configuration {i} {shown}: {e}") from None
         cid = config_id(r)
@@ -117,7 +117,8 @@ def validate(args):
             raise ConfigError(f"configurations {seen[cid]} and {i} {shown} are the same once defaults are filled in "
                               "(lr/tol NaN = the default; alpha, M play no role for loss mse): list each once")
         seen[cid] = i
-        Kp, Np, dp = (1 << max(0, math.ceil(math.log2(max(1, v)))) for v in (r["K"], r["K"] * r["n"], r["d"]))
+        N = r["K"] if dyn == "reduced" else r["K"] * r["n"]  # the reduced state has K columns, not N
+        Kp, Np, dp = (1 << max(0, math.ceil(math.log2(max(1, v)))) for v in (r["K"], N, r["d"]))
         b = solver_bytes(Kp, Np, dp, 8 if x64 else 4)
         P = Kp * dp + dp * Np + Kp
         if spec.engine["hessian"] and P <= DENSE_MAX:

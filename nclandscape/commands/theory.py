@@ -1,7 +1,7 @@
 """``nclandscape theory``: the closed-form global minimum of one problem."""
 from __future__ import annotations
 
-from nclandscape.commands._common import add_problem_args, print_json, problem_from_args
+from nclandscape.commands._common import add_problem_args, num_samples, print_json, problem_from_args
 
 NAME = "theory"
 HELP = "closed-form global minimum (f*, b*, regime) of vanilla MSE or CE"
@@ -17,7 +17,7 @@ def validate(args):
 
     prob = problem_from_args(args)
     if prob.loss == "mse":  # dense K x K SVD and class-mean Gram, the (d, N) minimiser
-        nbytes = 8 * (6 * prob.K**2 + prob.d * prob.N + prob.K * prob.d)
+        nbytes = 8 * (6 * prob.K**2 + prob.d * num_samples(prob) + prob.K * prob.d)
         check_memory(f"the closed form of K={prob.K}, n={prob.n}, d={prob.d}", nbytes, "lower --K, --n or --d")
     return prob
 
