@@ -90,9 +90,10 @@ def _device_free_bytes() -> int | None:
     return None
 
 
-def available_memory() -> tuple[int, str]:
-    """(bytes available now, where): the accelerator's free memory or the host's MemAvailable."""
-    dev = _device_free_bytes()
+def available_memory(host: bool = False) -> tuple[int, str]:
+    """(bytes available now, where): the accelerator's free memory (when JAX runs on one and
+    ``host`` is false) or the host's MemAvailable."""
+    dev = None if host else _device_free_bytes()
     if dev is not None:
         return dev, "device memory"
     try:
@@ -108,9 +109,10 @@ def available_memory() -> tuple[int, str]:
         return 2**62, "memory"
 
 
-def check_memory(what: str, nbytes: float, change: str) -> None:
-    """Refuse when ``nbytes`` exceeds the usable share of the available memory."""
-    avail, where = available_memory()
+def check_memory(what: str, nbytes: float, change: str, *, host: bool = False) -> None:
+    """Refuse when ``nbytes`` exceeds the usable share of the available memory (``host``: the
+    work runs in NumPy/Python on the host, not on the accelerator)."""
+    avail, where = available_memory(host=host)
     if nbytes > MEMORY_FRACTION * avail:
         raise ConfigError(f"{what} needs about {fmt_bytes(nbytes)}, more than the {fmt_bytes(avail)} of "
                           f"{where} available: {change}")

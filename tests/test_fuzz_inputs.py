@@ -292,7 +292,7 @@ def test_the_table_is_large_and_covers_every_command():
 @pytest.mark.parametrize("argv", CASES, ids=[" ".join(c)[:60] for c in CASES])
 def test_bad_input_gives_one_line_and_exit_2(argv, workdir, monkeypatch, capsys):
     monkeypatch.chdir(workdir)
-    monkeypatch.setattr(validate, "available_memory", lambda: (16 * GiB, "memory"))
+    monkeypatch.setattr(validate, "available_memory", lambda host=False: (16 * GiB, "memory"))
     for k in ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID"):
         monkeypatch.delenv(k, raising=False)
     before = _tree(workdir)
@@ -329,7 +329,7 @@ def test_distributed_variables_are_checked_before_joining(env, says, workdir, mo
 
 
 def test_memory_estimate_names_the_estimate_and_the_fix(monkeypatch):
-    monkeypatch.setattr(validate, "available_memory", lambda: (16 * GiB, "memory"))
+    monkeypatch.setattr(validate, "available_memory", lambda host=False: (16 * GiB, "memory"))
     with pytest.raises(validate.ConfigError) as e:
         validate.check_memory("a thing", 20 * GiB, "lower --K")
     assert str(e.value) == "a thing needs about 20 GiB, more than the 16 GiB of memory available: lower --K"
@@ -356,7 +356,7 @@ def test_large_but_feasible_inputs_pass_validation(argv, workdir, monkeypatch):
     import importlib
 
     monkeypatch.chdir(workdir)
-    monkeypatch.setattr(validate, "available_memory", lambda: (16 * GiB, "memory"))
+    monkeypatch.setattr(validate, "available_memory", lambda host=False: (16 * GiB, "memory"))
     args = cli.build_parser().parse_args(argv)
     mod = importlib.import_module(f"nclandscape.commands.{argv[0]}")
     mod.validate(args)  # no ConfigError
@@ -366,7 +366,7 @@ def test_large_but_feasible_inputs_pass_validation(argv, workdir, monkeypatch):
 def test_the_same_problem_with_full_dynamics_is_refused(workdir, monkeypatch):
     from nclandscape.commands import solve
 
-    monkeypatch.setattr(validate, "available_memory", lambda: (16 * GiB, "memory"))
+    monkeypatch.setattr(validate, "available_memory", lambda host=False: (16 * GiB, "memory"))
     args = cli.build_parser().parse_args(["solve", "--K", "10", "--n", "1000000", "--d", "64", "--x64",
                                           "--dynamics", "full"])
     # 24 buffers of P = 640 + 64 * 10^7 float64 numbers: ~114 GiB.

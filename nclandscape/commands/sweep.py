@@ -92,7 +92,8 @@ def validate(args):
     if args.distributed:
         distributed_settings()
     n = len(spec)
-    check_memory(f"planning {n} configurations", n * CONFIG_BYTES, "sweep fewer values (or split the sweep)")
+    check_memory(f"planning {n} configurations", n * CONFIG_BYTES, "sweep fewer values (or split the sweep)",
+                 host=True)
 
     from nclandscape.hessian.columns import DENSE_MAX
     from nclandscape.sweep.engine import OUTPUT_COLUMNS, check_fused, config_dynamics, resolve_config

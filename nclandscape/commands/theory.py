@@ -18,7 +18,8 @@ def validate(args):
     prob = problem_from_args(args)
     if prob.loss == "mse":  # dense K x K SVD and class-mean Gram, the (d, N) minimiser
         nbytes = 8 * (6 * prob.K**2 + prob.d * num_samples(prob) + prob.K * prob.d)
-        check_memory(f"the closed form of K={prob.K}, n={prob.n}, d={prob.d}", nbytes, "lower --K, --n or --d")
+        check_memory(f"the closed form of K={prob.K}, n={prob.n}, d={prob.d}", nbytes, "lower --K, --n or --d",
+                     host=True)
     return prob
 
 
