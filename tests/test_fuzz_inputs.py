@@ -347,6 +347,7 @@ def test_available_memory_reads_the_machine():
     # 10^7 samples of dimension 64: the reduced dynamics never holds the (d, N) features.
     ["solve", "--K", "10", "--n", "1000000", "--d", "64", "--x64"],
     ["sweep", "--out", "o", "--set", "K=10", "--set", "n=1000000", "--set", "d=64", "--set", "optimizer=gd"],
+    ["sweep", "--out", "o", "--zip", "K=3,3,4", "d=2,3,2"],  # a zip axis may repeat values
     ["theory", "--K", "2000", "--n", "5", "--d", "1000"],
     ["hessian", "--K", "50", "--n", "50", "--d", "50", "--method", "structured"],
     ["slice", "--dims", "2", "--points", "500"],

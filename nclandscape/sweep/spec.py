@@ -188,13 +188,17 @@ def expand_values(name: str, spec) -> list:
         vals = [spec]
     if not vals:
         raise ConfigError(f"{name}: the axis has no values")
-    out = [_coerce(name, v) for v in vals]
+    return [_coerce(name, v) for v in vals]
+
+
+def _check_distinct(name: str, vals: list) -> list:
+    """A product axis lists each value once (else the sweep repeats configurations)."""
     seen = set()
-    for v in out:
+    for v in vals:
         if _canon(v) in seen:
             raise ConfigError(f"{name}: the value {v!r} is given more than once: list each value once")
         seen.add(_canon(v))
-    return out
+    return vals
 
 
 class SweepSpec:
@@ -202,7 +206,7 @@ class SweepSpec:
 
     def __init__(self, fixed=None, grid=None, zips=None, engine=None):
         self.fixed = {_check_name(k): _coerce(k, v) for k, v in (fixed or {}).items()}
-        self.grid = {k: expand_values(k, v) for k, v in (grid or {}).items()}
+        self.grid = {k: _check_distinct(k, expand_values(k, v)) for k, v in (grid or {}).items()}
         self.zips = []
         for group in zips or []:
             g = {k: expand_values(k, v) for k, v in group.items()}
