@@ -160,21 +160,20 @@ def test_sweep_with_nan_in_its_spec_resumes(tmp_path):
     assert sorted(r["d"] for r in t) == [2, 5] and all(math.isclose(r["lr"], 0.1) for r in t)  # gd default
 
 
-def _default_sigint():
-    # A shell starts background jobs with SIGINT ignored, and Python keeps an ignored SIGINT
-    # ignored: give the child the default disposition, as a terminal's Ctrl-C would find it.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+# A shell starts background jobs with SIGINT ignored, and Python keeps an ignored SIGINT ignored:
+# the child installs Python's default handler, as a terminal's Ctrl-C would find it.
+WITH_SIGINT = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+               "from nclandscape.cli import main; sys.exit(main(sys.argv[1:]))")
 
 
 @pytest.mark.slow
 def test_ctrl_c_during_a_sweep_then_rerun_completes(tmp_path):
     out = tmp_path / "s"
-    cmd = [sys.executable, "-m", "nclandscape", "sweep", "--out", str(out), "--quiet", "--no-plots",
+    cmd = [sys.executable, "-c", WITH_SIGINT, "sweep", "--out", str(out), "--quiet", "--no-plots",
            "--chunk-size", "1", "--set", "K=3", "--set", "n=2", "--set", "optimizer=gd", "--set", "steps_max=20",
            "--grid", "d=2,3,5,9"]
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=_default_sigint)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
         if (out / "parts").exists() and list((out / "parts").glob("part-*.parquet")):
