@@ -58,13 +58,20 @@ def _etf_distance(A, cm, k_eff, dim):
     """``|| A/||A||_F - T ||_F`` with T the normalised simplex-ETF target.
 
     For ``dim < K - 1`` the target is the nearest normalised best rank-``dim`` approximation of
-    ``I - 1 1^T/K`` (``P_V / sqrt(dim)``, V the top-``dim`` eigenspace of ``P sym(A) P``): those
-    approximations are not unique, and this one minimises the distance.
+    ``I - 1 1^T/K``. Those approximations are ``P_V / sqrt(dim)`` for every ``dim``-dimensional
+    subspace V of U = 1^⊥ ∩ span(real classes), and ``||An - P_V/sqrt(dim)||^2 =
+    2 - 2 tr(V^T S V)/sqrt(dim)`` with ``S = P sym(An) P``: the nearest one spans the top-``dim``
+    eigenvectors of S *restricted to U*. S vanishes off U (the all-ones direction, padded class
+    axes), so when S has fewer than ``dim`` positive eigenvalues on U its plain top-``dim``
+    eigenspace would take in those zero directions, which are no valid target. Shifting the
+    complement of U to eigenvalue ``-3`` (below every eigenvalue of S on U, ``||S||_2 <= 1``)
+    keeps the top-``dim`` eigenvectors inside U.
     """
     K = A.shape[0]
     An = A / jnp.maximum(jnp.linalg.norm(A), jnp.finfo(A.dtype).tiny)
-    P, T_full = _etf_target(cm, k_eff)
+    P, T_full = _etf_target(cm, k_eff)  # P is the orthogonal projector onto U
     S = P @ (0.5 * (An + An.T)) @ P
+    S = S - 3.0 * (jnp.eye(K, dtype=A.dtype) - P)
     _, vecs = linalg.eigh(S)
     keep = (jnp.arange(K) >= K - dim).astype(A.dtype)  # top-`dim` eigenvectors (ascending order)
     PV = (vecs * keep[None, :]) @ vecs.T

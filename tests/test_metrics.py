@@ -112,3 +112,105 @@ def test_float32_nc1_never_negative_on_1000_random_problems():
     nc1 = jax.jit(jax.vmap(one))(jax.random.split(jax.random.PRNGKey(0), 1000))
     assert nc1.dtype == jnp.float32  # float32 stays float32
     assert bool(jnp.all(nc1 >= 0)) and bool(jnp.all(jnp.isfinite(nc1)))
+
+
+# --- NC2/NC3 for d < K - 1 against a brute-force best rank-d target -------------------------------
+
+def _brute_force_etf_distance(A, d, restarts=6, seed=0):
+    """min over d-dim subspaces V of 1^⊥ of ||A/||A||_F - P_V/sqrt(d)||_F, found numerically.
+
+    V = B Q with B an orthonormal basis of 1^⊥ and Q = qr(Z) for an unconstrained (K-1, d) Z;
+    BFGS from several random starts (float64). The minimum over this family is what THEORY.md §6
+    calls the distance to the normalised best rank-d approximation of I - 11^T/K.
+    """
+    from scipy.optimize import minimize
+
+    K = A.shape[0]
+    An = A / np.linalg.norm(A)
+    B = np.linalg.eigh(np.eye(K) - np.ones((K, K)) / K)[1][:, 1:]
+
+    def dist(z):
+        Q, _ = np.linalg.qr(z.reshape(K - 1, d))
+        V = B @ Q
+        return np.linalg.norm(An - V @ V.T / np.sqrt(d))
+
+    rng = np.random.default_rng(seed)
+    best = np.inf
+    for _ in range(restarts):
+        res = minimize(dist, rng.normal(size=(K - 1) * d), method="BFGS", options={"gtol": 1e-10})
+        best = min(best, res.fun)
+    return best
+
+
+def _centred_means(H, K, n):
+    means = H.reshape(H.shape[0], K, n).mean(axis=2)
+    return means - means.mean(axis=1, keepdims=True)
+
+
+def _problem(rng, K, n, d, hard):
+    """One random d < K - 1 problem. ``hard`` ones are far from collapse in the way that defeats a
+    plain top-d eigenspace: W anti-aligned with the class means (sym(W H̄) mostly negative on
+    1^⊥) and of centred rank 1 < d (W W^T has fewer than d positive eigenvalues on 1^⊥)."""
+    H = rng.normal(size=(d, K * n))
+    if hard:
+        W = -_centred_means(H, K, n).T + 0.05 * rng.normal(size=(K, d))
+        W[:, 1:] = np.outer(W[:, 0], rng.normal(size=d - 1)) + rng.normal(size=d - 1)[None, :]
+    else:
+        W = rng.normal(size=(K, d))
+    return W, H
+
+
+@pytest.mark.parametrize("K,n,d", [(5, 2, 2), (6, 1, 3), (7, 1, 4)])
+def test_low_rank_nc2_nc3_equal_the_brute_force_best_rank_d_target(K, n, d):
+    rng = np.random.default_rng(K * 100 + d)
+    probs = [_problem(rng, K, n, d, hard=i % 2 == 1) for i in range(6)]
+    Y = jnp.asarray(np.repeat(np.eye(K), n, axis=1))
+    Ws, Hs = (jnp.asarray(np.stack(x)) for x in zip(*probs))
+    m = jax.jit(jax.vmap(lambda W, H: nc_metrics(W, H, None, Y)))(Ws, Hs)
+    for i, (W, H) in enumerate(probs):
+        # The metric is a distance to one target of the family, so it is >= the minimum; BFGS
+        # over the Stiefel manifold (trace maximisation has no spurious local optima) reaches the
+        # minimum to ~1e-8, so 1e-6 separates "equal" from the 1e-2..1 errors of a wrong target.
+        assert float(m.nc2[i]) == pytest.approx(_brute_force_etf_distance(W @ W.T, d), abs=1e-6)
+        bf3 = _brute_force_etf_distance(W @ _centred_means(H, K, n), d)
+        assert float(m.nc3[i]) == pytest.approx(bf3, abs=1e-6)
+
+
+def test_low_rank_nc2_nc3_with_padding_equal_the_brute_force():
+    # Problems of several sizes padded to one shape, as the sweep engine pads a bucket: padded
+    # classes, samples and feature dimensions must not enter the target.
+    rng = np.random.default_rng(12)
+    Kp, Np, dp = 8, 14, 6
+    sizes = [(4, 2, 2), (5, 2, 3), (7, 2, 4), (8, 1, 5), (6, 2, 2), (7, 1, 3)]
+    probs = [(K, n, d, *_problem(rng, K, n, d, hard=i % 2 == 0)) for i, (K, n, d) in enumerate(sizes)]
+    cols = {k: [] for k in ("W", "H", "Y", "sm", "cm", "dim")}
+    for K, n, d, W, H in probs:
+        data = make_data(K, n, d, pad_to=(Kp, Np, dp))
+        Wp = np.zeros((Kp, dp)); Wp[:K, :d] = W
+        Hp = np.zeros((dp, Np)); Hp[:d, : K * n] = H
+        for k, v in zip(cols, (Wp, Hp, data.Y, data.sample_mask, data.class_mask, d)):
+            cols[k].append(np.asarray(v))
+    W, H, Y, sm, cm, dim = (jnp.asarray(np.stack(cols[k])) for k in cols)
+    m = jax.jit(jax.vmap(lambda W, H, Y, sm, cm, dim: nc_metrics(
+        W, H, None, Y, sample_mask=sm, class_mask=cm, dim=dim)))(W, H, Y, sm, cm, dim)
+    for i, (K, n, d, W, H) in enumerate(probs):
+        # Same 1e-6 as the unpadded test: BFGS precision, far below a wrong target's error.
+        assert float(m.nc2[i]) == pytest.approx(_brute_force_etf_distance(W @ W.T, d), abs=1e-6)
+        bf3 = _brute_force_etf_distance(W @ _centred_means(H, K, n), d)
+        assert float(m.nc3[i]) == pytest.approx(bf3, abs=1e-6)
+
+
+def test_low_rank_examples_reach_at_least_the_minimum():
+    # K = 4, d = 2, far from collapse. Example 1: centred W has rank 1, so W W^T has one positive
+    # eigenvalue on 1^⊥; by hand (Av = 4v, v = (1,-1,1,-1)) the minimum distance is exactly 1.
+    Y = np.eye(4)
+    W = np.array([[1.0, 1], [1, -1], [1, 1], [1, -1]])
+    m = nc_metrics(jnp.asarray(W), jnp.asarray(W.T), None, jnp.asarray(Y))
+    assert float(m.nc2) == pytest.approx(1.0, abs=1e-12)  # float64 rounding only
+    # Example 2: sym(W H̄) is mostly negative on 1^⊥; minimum from brute force (1.3683...).
+    W = np.array([[0.0, -2], [-1, 1], [0, -1], [-1, -2]])
+    H = np.array([[-2.0, 2, 1, 0], [-1, 0, -2, 1]])
+    m = nc_metrics(jnp.asarray(W), jnp.asarray(H), None, jnp.asarray(Y))
+    bf = _brute_force_etf_distance(W @ _centred_means(H, 4, 1), 2)
+    assert bf == pytest.approx(1.3683, abs=1e-4)
+    assert float(m.nc3) == pytest.approx(bf, abs=1e-6)  # BFGS precision, as above

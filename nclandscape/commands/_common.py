@@ -33,12 +33,22 @@ def problem_from_args(args):
         raise ConfigError(f"--loss {args.loss!r} is not allowed here: choose one of {', '.join(args._losses)}")
     if args.loss != "rescaled_mse" and (args.alpha != 1.0 or args.M != 1.0):
         raise ConfigError(f"--alpha/--M apply to --loss rescaled_mse only (got --loss {args.loss}); drop them or use rescaled_mse")
+    from nclandscape.validate import INT32_MAX, check_int
+
+    check_int("--K", args.K, lo=2)
+    check_int("--n", args.n, lo=1)
+    check_int("--d", args.d, lo=1)
     sizes = None
     if args.class_sizes:
         try:
             sizes = tuple(int(x) for x in args.class_sizes.split(","))
         except ValueError:
             raise ConfigError(f"--class-sizes {args.class_sizes!r}: give comma-separated integers") from None
+        for s in sizes:
+            check_int("--class-sizes", s, lo=1)
+    N = sum(sizes) if sizes else args.K * args.n
+    if N > INT32_MAX:
+        raise ConfigError(f"--K {args.K} x --n {args.n} = {N} samples: give at most {INT32_MAX} (int32 limit)")
     return Problem(
         K=args.K, n=args.n, d=args.d, lambda_W=args.lambda_W, lambda_H=args.lambda_H,
         lambda_b=args.lambda_b, bias=args.bias, loss=args.loss, alpha=args.alpha, M=args.M,
@@ -54,3 +64,23 @@ def _clean(v):
 
 def print_json(obj: dict) -> None:
     print(json.dumps({k: _clean(v) for k, v in obj.items() if not k.startswith("_")}))
+
+
+def num_samples(prob) -> int:
+    """N of a problem without listing its classes (``Problem.N`` builds a K-long list)."""
+    return sum(prob.class_sizes) if prob.class_sizes else prob.K * prob.n
+
+
+def itemsize(args) -> int:
+    """Bytes per float of the command's computation (--x64: 8, else 4)."""
+    return 8 if getattr(args, "x64", False) else 4
+
+
+def check_solver_memory(args, prob, *, what: str, copies: int = 24, times: int = 1, reduced: bool = False) -> None:
+    """Refuse a problem whose solve would not fit in the available memory (one line, exit 2).
+    ``reduced``: the class-reduced dynamics, whose state has K columns instead of N."""
+    from nclandscape.validate import check_memory, solver_bytes
+
+    N = prob.K if reduced else num_samples(prob)
+    nbytes = times * solver_bytes(prob.K, N, prob.d, itemsize(args), copies=copies)
+    check_memory(f"{what} with K={prob.K}, N={num_samples(prob)}, d={prob.d}", nbytes, "lower --K, --n or --d")

@@ -1,7 +1,7 @@
 """``nclandscape hessian``: the Hessian spectrum of one UFM problem at a chosen point, certified."""
 from __future__ import annotations
 
-from nclandscape.commands._common import add_problem_args, print_json, problem_from_args
+from nclandscape.commands._common import add_problem_args, num_samples, print_json, problem_from_args
 
 NAME = "hessian"
 HELP = "Hessian spectrum (dense, structured or Lanczos) at a global minimiser, saddle or solver output"
@@ -28,19 +28,42 @@ def add_arguments(p):
     add_point_args(p)
 
 
-def report(args) -> dict:
-    import jax.numpy as jnp
-
-    from nclandscape.errors import ConfigError
-    from nclandscape.hessian.certify import certify
-    from nclandscape.hessian.columns import check_method
-    from nclandscape.hessian.critical import point_for
-    from nclandscape.objectives import objective_for
+def validate(args):
+    """Every check of ``hessian`` (and ``spectrum``), before any work: the problem, the point, the
+    method, int32 limits, and the memory of the method (a dense Hessian holds ~5 P x P arrays)."""
+    from nclandscape.commands._common import check_solver_memory, itemsize
+    from nclandscape.hessian.columns import DENSE_MAX, check_method
+    from nclandscape.hessian.critical import parse_at
+    from nclandscape.solve import check_optimizer
+    from nclandscape.validate import check_int, check_memory
 
     prob = problem_from_args(args)
     check_method(args.method)
-    if args.lanczos_steps < 1:
-        raise ConfigError(f"--lanczos-steps {args.lanczos_steps}: give an integer >= 1")
+    kind, _ = parse_at(args.at)
+    check_int("--lanczos-steps", args.lanczos_steps, lo=1)
+    check_int("--seed", args.seed, lo=0)
+    check_int("--steps", args.steps, lo=0)
+    check_optimizer(args.optimizer)
+    check_solver_memory(args, prob, what="hessian")
+    P = prob.K * prob.d + prob.d * num_samples(prob) + prob.K
+    where = f"P={P} parameters (K={prob.K}, N={num_samples(prob)}, d={prob.d})"
+    if args.method == "dense" or (args.method == "auto" and P <= DENSE_MAX):
+        check_memory(f"--method dense at {where}", 5 * itemsize(args) * P * P,
+                     "use --method structured or lanczos, or lower --K, --n or --d")
+    elif args.method == "lanczos":
+        check_memory(f"--method lanczos with {args.lanczos_steps} steps at {where}",
+                     (args.lanczos_steps + 8) * itemsize(args) * P, "lower --lanczos-steps, --K, --n or --d")
+    return prob
+
+
+def report(args) -> dict:
+    import jax.numpy as jnp
+
+    from nclandscape.hessian.certify import certify
+    from nclandscape.hessian.critical import point_for
+    from nclandscape.objectives import objective_for
+
+    prob = validate(args)
     dtype = jnp.float64 if args.x64 else jnp.float32
     params, pred, info = point_for(prob, args.at, dtype=dtype, seed=args.seed, optimizer=args.optimizer, steps=args.steps)
     data, hp = prob.data(dtype=dtype), prob.hparams(dtype=dtype)

@@ -59,7 +59,25 @@ def _check(args):
     theta = parse_list(args.theta, what="--theta")
     if getattr(args, "out", None) and (s.size < 2 or theta.size < 2):
         raise ConfigError("--out draws contours: give at least 2 values of --s and of --theta")
+    from nclandscape.validate import INT32_MAX, check_memory, check_out_file
+
+    if getattr(args, "out", None) is not None:
+        check_out_file("--out", args.out)
+    if not math.isinf(K) and K > INT32_MAX:
+        raise ConfigError(f"--K {args.K}: give an integer <= {INT32_MAX} (int32 limit) or inf")
+    if s.size * theta.size > INT32_MAX:
+        raise ConfigError(f"--s x --theta = {s.size * theta.size} grid points: give at most {INT32_MAX} (int32 limit)")
+    itemsize = 8 if getattr(args, "x64", False) else 4
+    k_eff = 2 if math.isinf(K) else K
+    # The unit-row simplex ETF (K x K), then per grid point the K logits, their gradient and
+    # temporaries, and the float64 JSON copy of the (s, theta) grids.
+    nbytes = 3 * 8 * k_eff * k_eff + s.size * theta.size * (6 * k_eff * itemsize + 3 * 8)
+    check_memory(f"a {s.size} x {theta.size} landscape at K={args.K}", nbytes,
+                 "give fewer --s/--theta values or a smaller --K")
     return K, s, theta
+
+
+validate = _check
 
 
 def compute(args):

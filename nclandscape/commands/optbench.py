@@ -83,13 +83,28 @@ def config_from_args(args):
     )
 
 
+def validate(args):
+    """Every check of ``optbench``, before any work: the problem, the benchmark settings (types,
+    ranges, int32 limits, NaN), --out, and the memory of all seeds solved at once."""
+    from nclandscape.commands._common import check_solver_memory
+    from nclandscape.validate import check_out_dir, read_json
+
+    out = check_out_dir("--out", args.out)
+    if (out / "config.json").is_file():
+        read_json(out / "config.json", "optbench config")
+    config = config_from_args(args)
+    prob = config.problem()
+    check_solver_memory(args, prob, what=f"optbench with {config.seeds} seeds", times=config.seeds)
+    return config
+
+
 def main(args) -> int:
     import json
     import sys
 
     from nclandscape.optbench.run import run_benchmark
 
-    config = config_from_args(args)
+    config = validate(args)
     log = (lambda m: None) if args.json else (lambda m: print(m, file=sys.stderr))
     res = run_benchmark(config, args.out, overwrite=args.overwrite, progress=not args.json, log=log)
     s = res["summary"]

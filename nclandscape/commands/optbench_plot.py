@@ -10,13 +10,35 @@ def add_arguments(p):
     p.add_argument("--no-plots", action="store_true", help="write the tables only")
 
 
-def main(args) -> int:
-    import os
+def validate(args) -> None:
+    """Before writing anything: DIR is a folder with an optbench config.json and optimiser files."""
+    import json
+    from pathlib import Path
 
+    from nclandscape.errors import ConfigError
+    from nclandscape.optbench.config import BenchConfig
+    from nclandscape.validate import read_text
+
+    d = Path(args.dir)
+    if not d.is_dir():
+        raise ConfigError(f"{str(d)!r} is not a folder: give an optbench --out folder")
+    cfg = d / "config.json"
+    if not cfg.is_file():
+        raise ConfigError(f"{str(d)!r} has no config.json: give an optbench --out folder")
+    try:
+        BenchConfig.from_json(json.loads(read_text(cfg, "optbench config"))["config"])
+    except ConfigError:
+        raise
+    except (ValueError, KeyError, TypeError):
+        raise ConfigError(f"{str(cfg)!r} is not an optbench config.json: give an optbench --out folder") from None
+    if not list(d.glob("*.parquet")):
+        raise ConfigError(f"{str(d)!r} holds no optimiser results (*.parquet): run nclandscape optbench first")
+
+
+def main(args) -> int:
     from nclandscape.optbench.summary import markdown, write_summary
 
-    if not os.path.exists(os.path.join(args.dir, "config.json")):
-        raise FileNotFoundError(f"{args.dir}/config.json not found: not an optbench folder")
+    validate(args)
     s = write_summary(args.dir)
     print(markdown(s), end="")
     if not args.no_plots:

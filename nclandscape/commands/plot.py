@@ -26,10 +26,19 @@ def main(args) -> int:
 
     from nclandscape.errors import ConfigError
 
+    from nclandscape.sweep.plots import AGGREGATES
+    from nclandscape.validate import check_choice, check_out_file, read_json
+
     dirs = [Path(d) for d in args.dirs]
     for d in dirs:
         if not d.is_dir():
             raise ConfigError(f"{str(d)!r} is not a folder: give a sweep's or a training run's output folder")
+    check_choice("--agg", args.agg, tuple(AGGREGATES))
+    for d in dirs:
+        if (d / "config.json").is_file():
+            read_json(d / "config.json", "run config")
+    if args.out is not None:
+        check_out_file("--out", args.out)
     from nclandscape.nets.plots import is_training_run, plot_run
 
     if all(is_training_run(d) for d in dirs):
@@ -40,11 +49,15 @@ def main(args) -> int:
         from nclandscape.sweep.plots import phase_diagram
         from nclandscape.sweep.store import read_results
 
+        from nclandscape.sweep.spec import INPUT_COLUMNS, _coerce
+
         where = {}
         for w in args.where:
             if "=" not in w:
                 raise ConfigError(f"--where {w!r}: write NAME=VALUE")
             k, v = w.split("=", 1)
+            if k in INPUT_COLUMNS:
+                _coerce(k, v)  # a typed value, or ConfigError naming the column
             where[k] = v
         log_color = {"auto": None, "yes": True, "no": False}[args.log_color]
         out = args.out or dirs[0] / "plots" / f"phase_{args.color}_{args.x}_{args.y}.png"

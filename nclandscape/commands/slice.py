@@ -1,7 +1,7 @@
 """``nclandscape slice``: 1-D / 2-D slices of the full UFM objective around a point."""
 from __future__ import annotations
 
-from nclandscape.commands._common import add_problem_args, print_json, problem_from_args
+from nclandscape.commands._common import add_problem_args, num_samples, print_json, problem_from_args
 
 NAME = "slice"
 HELP = "1-D/2-D slices of the full UFM objective around a solution or saddle (random, Hessian, negative-curvature directions)"
@@ -30,23 +30,52 @@ def add_arguments(p):
     g.add_argument("--out", default=None, help="write a PNG of the slice")
 
 
+def validate(args):
+    """Every check of ``slice``, before any work: the problem, point, directions, grid size (int32
+    and memory: every grid point evaluates the objective once) and --out."""
+    from nclandscape.commands._common import check_solver_memory, itemsize
+    from nclandscape.errors import ConfigError
+    from nclandscape.landscape.slices import DIRECTIONS, MAX_DENSE_PARAMS, parse_at
+    from nclandscape.validate import (INT32_MAX, check_choice, check_float, check_int, check_memory,
+                                      check_out_file)
+
+    prob = problem_from_args(args)
+    if args.dims not in (1, 2):
+        raise ConfigError(f"--dims {args.dims!r}: give 1 or 2")
+    check_float("--span", args.span, lo=0, lo_open=True)
+    check_int("--points", args.points, lo=2)
+    check_int("--seed", args.seed, lo=0)
+    check_int("--steps", args.steps, lo=0)
+    check_choice("--directions", args.directions, DIRECTIONS)
+    check_choice("--norm", args.norm, ("filter", "unit"))
+    parse_at(args.at)
+    if args.out is not None:
+        check_out_file("--out", args.out)
+    check_solver_memory(args, prob, what="slice")
+    P = prob.K * prob.d + prob.d * num_samples(prob) + prob.K
+    if args.directions != "random" and P > MAX_DENSE_PARAMS:
+        raise ConfigError(f"--directions {args.directions} needs the dense Hessian of P={P} parameters, "
+                          f"limited to {MAX_DENSE_PARAMS}: use --directions random or lower --K, --n or --d")
+    grid = args.points ** args.dims
+    if grid > INT32_MAX:
+        raise ConfigError(f"--points {args.points} with --dims {args.dims} gives {grid} grid points: "
+                          f"give at most {INT32_MAX} (int32 limit); lower --points")
+    N = num_samples(prob)
+    check_memory(f"a slice of {args.points}^{args.dims} = {grid} points at K={prob.K}, N={N}, d={prob.d}",
+                 grid * itemsize(args) * 3 * (P + prob.K * N), "lower --points (or --K, --n, --d)")
+    return prob
+
+
 def compute(args):
     """``(problem, out dict)`` for parsed arguments (shared with the experiments)."""
     import jax
     import jax.numpy as jnp
     import numpy as np
 
-    from nclandscape.errors import ConfigError
     from nclandscape.landscape.slices import directions_for, point_for, slice_1d, slice_2d
     from nclandscape.objectives import objective_for
 
-    prob = problem_from_args(args)
-    if args.dims not in (1, 2):
-        raise ConfigError(f"--dims {args.dims!r}: give 1 or 2")
-    if not (args.span > 0 and np.isfinite(args.span)):
-        raise ConfigError(f"--span {args.span!r}: give a finite number > 0")
-    if args.points < 2:
-        raise ConfigError(f"--points {args.points!r}: give an integer >= 2")
+    prob = validate(args)
     dtype = jnp.float64 if jax.config.read("jax_enable_x64") else jnp.float32
     data, hp = prob.data(dtype=dtype), prob.hparams(dtype=dtype)
     objective = objective_for(prob.loss)

@@ -53,18 +53,35 @@ def save_point(path: str, prob, params) -> None:
     np.savez(path, W=W, H=H, b=b * (1.0 if prob.bias else 0.0))
 
 
-def main(args) -> int:
-    import jax.numpy as jnp
-
-    from nclandscape.errors import ConfigError
-    from nclandscape.solve import check_optimizer, solve_problem
+def validate(args):
+    """Every check of ``solve``, before any work: types, ranges, int32 limits, NaN and memory."""
+    from nclandscape.commands._common import check_solver_memory
+    from nclandscape.solve import check_optimizer
+    from nclandscape.validate import check_float, check_int
 
     prob = problem_from_args(args)
     check_optimizer(args.optimizer)
-    if args.steps < 0:
-        raise ConfigError(f"--steps {args.steps}: give an integer >= 0")
-    if args.lr is not None and not args.lr > 0:
-        raise ConfigError(f"--lr {args.lr}: give a learning rate > 0")
+    check_int("--steps", args.steps, lo=0)
+    check_int("--seed", args.seed, lo=0)
+    check_float("--lr", args.lr, lo=0, lo_open=True, allow_none=True)
+    check_float("--tol", args.tol, lo=0, allow_none=True)
+    check_float("--scale", args.scale, lo=0)
+    from nclandscape.reduced import resolve_dynamics
+    from nclandscape.sweep.engine import REDUCED_AUTO_MIN_N
+
+    dynamics = resolve_dynamics(args.dynamics, prob.loss, args.optimizer)
+    if args.dynamics == "auto" and prob.n < REDUCED_AUTO_MIN_N:
+        dynamics = "full"
+    check_solver_memory(args, prob, what=f"solve ({dynamics} dynamics)", reduced=dynamics == "reduced")
+    return prob
+
+
+def main(args) -> int:
+    import jax.numpy as jnp
+
+    from nclandscape.solve import solve_problem
+
+    prob = validate(args)
     dtype = jnp.float64 if args.x64 else jnp.float32
     from nclandscape.reduced import resolve_dynamics
     from nclandscape.sweep.engine import REDUCED_AUTO_MIN_N

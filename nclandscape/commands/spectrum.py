@@ -17,6 +17,27 @@ def add_arguments(p):
     p.add_argument("--slq-probes", type=int, default=8, help="probes of the SLQ density (method lanczos)")
 
 
+IMAGE_SUFFIXES = (".png", ".pdf", ".svg")
+
+
+def validate(args):
+    """Every check of ``spectrum``, before any work: ``hessian``'s checks, the probes and --out."""
+    import os
+
+    from nclandscape.commands.hessian import validate as validate_hessian
+    from nclandscape.errors import ConfigError
+    from nclandscape.validate import check_int, check_out_file
+
+    out = check_out_file("--out", args.out)
+    if out.suffix.lower() not in IMAGE_SUFFIXES:
+        raise ConfigError(f"--out {args.out!r}: give an image file ending in {', '.join(IMAGE_SUFFIXES)}")
+    d = os.path.dirname(os.path.abspath(args.out))
+    if not os.path.isdir(d):
+        raise ConfigError(f"--out {args.out}: folder {d} does not exist")
+    check_int("--slq-probes", args.slq_probes, lo=1)
+    return validate_hessian(args)
+
+
 def main(args) -> int:
     import os
 
@@ -28,9 +49,7 @@ def main(args) -> int:
     from nclandscape.errors import ConfigError
     from nclandscape.hessian.plots import plot_spectrum
 
-    d = os.path.dirname(os.path.abspath(args.out))
-    if not os.path.isdir(d):
-        raise ConfigError(f"--out {args.out}: folder {d} does not exist")
+    validate(args)
     out = report(args)
     dens = None
     if out["method"] == "lanczos":

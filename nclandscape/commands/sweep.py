@@ -56,6 +56,11 @@ def build_spec(args):
         raise ConfigError("give a SPEC file or at least one --set/--grid/--logspace/--linspace/--zip axis")
     else:
         engine = {}
+    if not (fixed or grid or zips):
+        from nclandscape.errors import ConfigError
+
+        raise ConfigError(f"sweep spec {args.spec!r} defines no axis: give [fixed], [grid] or [[zip]] values, "
+                          "or --set/--grid/... axes")
     if args.hessian:
         engine["hessian"] = True
     if args.x64:
@@ -67,12 +72,118 @@ def build_spec(args):
     return SweepSpec(fixed, grid, zips, engine)
 
 
+# Host bytes per configuration while a sweep is planned: its dict, the resolved copy and its id
+# take ~1.0 kB (tracemalloc, 10^4 configurations); the rest is room for its result row.
+CONFIG_BYTES = 2000
+DISTRIBUTED_ENV = ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID")
+
+
+def validate(args):
+    """Every check of ``sweep``, before any work or file: --out, --chunk-size, the spec (types,
+    int32 limits, duplicates, engine settings, plots), every configuration, the distributed
+    environment, and the memory of one chunk. Returns the spec."""
+    import math
+
+    import numpy as np
+
+    from nclandscape.errors import ConfigError
+    from nclandscape.validate import INT32_MAX, check_int, check_memory, check_out_dir, fmt_bytes, solver_bytes
+
+    check_out_dir("--out", args.out)
+    if args.chunk_size is not None:
+        check_int("--chunk-size", args.chunk_size, lo=1)
+    if args.slots is not None:
+        check_int("--slots", args.slots, lo=1)
+    spec = build_spec(args)
+    if args.distributed:
+        distributed_settings()
+    n = len(spec)
+    check_memory(f"planning {n} configurations", n * CONFIG_BYTES, "sweep fewer values (or split the sweep)",
+                 host=True)
+
+    from nclandscape.hessian.columns import DENSE_MAX
+    from nclandscape.sweep.engine import OUTPUT_COLUMNS, check_fused, config_dynamics, resolve_config
+    from nclandscape.sweep.spec import INPUT_COLUMNS, config_id
+
+    check_fused(str(spec.engine["fused"]))
+    x64 = bool(spec.engine["x64"])
+    dtype = np.float64 if x64 else np.float32
+    seen: dict[str, int] = {}
+    worst = 0
+    for i, c in enumerate(spec.configs()):
+        shown = {k: c[k] for k in ("K", "n", "d", "loss", "optimizer")}
+        try:
+            r = resolve_config(c, dtype)
+            if r["K"] * r["n"] > INT32_MAX:
+                raise ConfigError(f"K*n = {r['K'] * r['n']} samples: give at most {INT32_MAX} (int32 limit)")
+            dyn = config_dynamics(r, str(spec.engine["dynamics"]))
+        except ConfigError as e:
+            raise ConfigError(f"configuration {i} {shown}: {e}") from None
+        cid = config_id(r)
+        if cid in seen:
+            raise ConfigError(f"configurations {seen[cid]} and {i} {shown} are the same once defaults are filled in "
+                              "(lr/tol NaN = the default; alpha, M play no role for loss mse): list each once")
+        seen[cid] = i
+        N = r["K"] if dyn == "reduced" else r["K"] * r["n"]  # the reduced state has K columns, not N
+        Kp, Np, dp = (1 << max(0, math.ceil(math.log2(max(1, v)))) for v in (r["K"], N, r["d"]))
+        b = solver_bytes(Kp, Np, dp, 8 if x64 else 4)
+        P = Kp * dp + dp * Np + Kp
+        if spec.engine["hessian"] and P <= DENSE_MAX:
+            b += 5 * P * P * (8 if x64 else 4)
+        worst = max(worst, b)
+    chunk = min(args.chunk_size or spec.engine["chunk_size"], n)
+    check_memory(f"a chunk of {chunk} configurations ({fmt_bytes(worst)} each at the largest padded shape)",
+                 chunk * worst, "lower --chunk-size (or [sweep] chunk_size), or the largest K, n, d")
+    columns = set(INPUT_COLUMNS) | set(OUTPUT_COLUMNS) | {"regime", "dynamics", "index"}
+    if spec.engine["hessian"]:
+        columns |= {"min_eig", "index", "hessian_method"}
+    for i, pl in enumerate(spec.engine["plots"]):
+        if pl["color"] not in columns:
+            raise ConfigError(f"[sweep] plots[{i}]: color = {pl['color']!r} is not a column: choose from "
+                              f"{', '.join(sorted(columns))}")
+    return spec
+
+
+def distributed_settings() -> dict:
+    """Keyword arguments of ``jax.distributed.initialize`` from the environment.
+
+    ``JAX_COORDINATOR_ADDRESS`` (host:port of process 0), ``JAX_NUM_PROCESSES`` and
+    ``JAX_PROCESS_ID`` are passed explicitly when set (all three or none); with none of them set,
+    JAX detects the cluster itself (SLURM, Open MPI, Kubernetes, Cloud TPU)."""
+    import os
+
+    from nclandscape.errors import ConfigError
+
+    given = {k: os.environ.get(k, "").strip() for k in DISTRIBUTED_ENV}
+    if not any(given.values()):
+        return {}
+    missing = [k for k, v in given.items() if not v]
+    if missing:
+        raise ConfigError(f"--distributed: set {', '.join(missing)} too (give all of {', '.join(DISTRIBUTED_ENV)}, "
+                          "or none of them under a cluster manager such as SLURM)")
+    try:
+        num, pid = int(given["JAX_NUM_PROCESSES"]), int(given["JAX_PROCESS_ID"])
+    except ValueError:
+        raise ConfigError("--distributed: JAX_NUM_PROCESSES and JAX_PROCESS_ID must be integers") from None
+    if num < 1 or not 0 <= pid < num:
+        raise ConfigError(f"--distributed: JAX_PROCESS_ID={pid} must be in [0, JAX_NUM_PROCESSES={num})")
+    if ":" not in given["JAX_COORDINATOR_ADDRESS"]:
+        raise ConfigError(f"--distributed: JAX_COORDINATOR_ADDRESS={given['JAX_COORDINATOR_ADDRESS']!r}: write HOST:PORT")
+    return {"coordinator_address": given["JAX_COORDINATOR_ADDRESS"], "num_processes": num, "process_id": pid}
+
+
 def main(args) -> int:
     import jax
 
-    spec = build_spec(args)
-    if args.distributed:
-        jax.distributed.initialize()
+    if args.distributed:  # before anything touches a JAX backend (validation may ask for memory)
+        settings = distributed_settings()
+        try:
+            jax.distributed.initialize(**settings)
+        except ValueError as e:  # JAX found no cluster to join
+            from nclandscape.errors import ConfigError
+
+            raise ConfigError(f"--distributed: {e} (set {', '.join(DISTRIBUTED_ENV)}, see README)") from None
+    spec = validate(args)
     if spec.engine.get("x64"):
         jax.config.update("jax_enable_x64", True)
     from pathlib import Path

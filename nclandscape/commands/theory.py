@@ -1,7 +1,7 @@
 """``nclandscape theory``: the closed-form global minimum of one problem."""
 from __future__ import annotations
 
-from nclandscape.commands._common import add_problem_args, print_json, problem_from_args
+from nclandscape.commands._common import add_problem_args, num_samples, print_json, problem_from_args
 
 NAME = "theory"
 HELP = "closed-form global minimum (f*, b*, regime) of vanilla MSE or CE"
@@ -11,10 +11,22 @@ def add_arguments(p):
     add_problem_args(p)
 
 
+def validate(args):
+    """Every check of ``theory``, before any work: the problem and the memory of its closed form."""
+    from nclandscape.validate import check_memory
+
+    prob = problem_from_args(args)
+    if prob.loss == "mse":  # dense K x K SVD and class-mean Gram, the (d, N) minimiser
+        nbytes = 8 * (6 * prob.K**2 + prob.d * num_samples(prob) + prob.K * prob.d)
+        check_memory(f"the closed form of K={prob.K}, n={prob.n}, d={prob.d}", nbytes, "lower --K, --n or --d",
+                     host=True)
+    return prob
+
+
 def main(args) -> int:
     from nclandscape.theory import predicted_class_mean_gram, theory_for
 
-    prob = problem_from_args(args)
+    prob = validate(args)
     out = {"K": prob.K, "n": prob.n, "d": prob.d, "loss": prob.loss, "bias": prob.bias, **theory_for(prob)}
     if prob.loss == "mse":
         G = predicted_class_mean_gram(prob.K, prob.n, prob.d, prob.lambda_W, prob.lambda_H, prob.lambda_b, bias=prob.bias)

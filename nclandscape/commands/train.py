@@ -25,13 +25,54 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-plot", action="store_true", help="skip drawing the figure")
 
 
-def main(args) -> int:
-    import sys
-    from pathlib import Path
+# field -> (lowest allowed, whether None is allowed); integers also stop at the int32 maximum.
+_INT_FIELDS = {
+    "batch_size": (1, False), "epochs": (1, False), "eval_every": (1, False), "eval_batch_size": (1, False),
+    "width": (1, False), "feature_dim": (1, True), "train_per_class": (1, True), "test_per_class": (1, True),
+    "image_size": (1, True), "tiny_classes": (2, False), "tiny_train_per_class": (1, False),
+    "tiny_test_per_class": (1, False), "data_seed": (0, False), "seed": (0, False),
+    "lr_decay_epochs": (1, False), "restart_epochs": (1, False), "restart_mult": (1, False),
+    "lbfgs_memory": (1, False), "lbfgs_linesearch_steps": (1, False), "metric_max_samples": (1, True),
+    "checkpoint_every_steps": (0, False),
+}
+# field -> (lo, lo excluded, hi, hi excluded): finite numbers only (NaN and inf refused).
+_FLOAT_FIELDS = {
+    "lr": (0.0, True, None, False), "momentum": (0.0, False, 1.0, True), "weight_decay": (0.0, False, None, False),
+    "lr_decay": (0.0, True, None, False), "alpha": (1.0, False, None, False), "M": (1.0, False, None, False),
+    "test_fraction": (0.0, True, 1.0, True),
+}
 
+
+def check_train_config(cfg, where: str):
+    """Types, ranges, int32 limits and NaN of every numeric field of a TrainConfig."""
+    from nclandscape.errors import ConfigError
+    from nclandscape.validate import check_float, check_int
+
+    for name, (lo, none_ok) in _INT_FIELDS.items():
+        v = getattr(cfg, name)
+        if v is None and none_ok:
+            continue
+        check_int(f"{where}{name}", v, lo=lo)
+    for name, (lo, lo_open, hi, hi_open) in _FLOAT_FIELDS.items():
+        check_float(f"{where}{name}", getattr(cfg, name), lo=lo, lo_open=lo_open, hi=hi, hi_open=hi_open)
+    if not cfg.shards or set(cfg.shards) - set("abcde"):
+        raise ConfigError(f"{where}shards {cfg.shards!r}: give letters from abcde (e.g. abcde = all 50k images)")
+    return cfg
+
+
+def validate_args(args) -> dict:
+    """Every check of ``train``, before any work or file: the config file (readable, valid
+    Python), --run, --set, every field's type/range/int32 limit/NaN, and --out."""
     from nclandscape.errors import ConfigError
     from nclandscape.nets.config import apply_overrides, load_config_file, validate
+    from nclandscape.validate import check_out_dir, read_json, read_text
 
+    check_out_dir("--out", args.out)
+    src = read_text(args.config, "config file")
+    try:
+        compile(src, args.config, "exec")
+    except SyntaxError as e:
+        raise ConfigError(f"config file {args.config!r} has a syntax error at line {e.lineno}: {e.msg}") from None
     _, runs = load_config_file(args.config, tiny=args.tiny)
     if args.runs:
         unknown = sorted(set(args.runs) - set(runs))
@@ -39,7 +80,22 @@ def main(args) -> int:
             raise ConfigError(f"--run {', '.join(unknown)}: not a variant of {args.config}; "
                               f"variants: {', '.join(runs) or '(none)'}")
         runs = {k: v for k, v in runs.items() if k in args.runs}
-    runs = {k: validate(apply_overrides(v, args.sets)) for k, v in runs.items()}
+    runs = {k: check_train_config(validate(apply_overrides(v, args.sets)), f"run {k!r}: " if k else "")
+            for k, v in runs.items()}
+    from pathlib import Path
+
+    for name in runs:  # a resumed run's config.json must be readable
+        cfg = Path(args.out) / name / "config.json" if name else Path(args.out) / "config.json"
+        if cfg.is_file():
+            read_json(cfg, "run config")
+    return runs
+
+
+def main(args) -> int:
+    import sys
+    from pathlib import Path
+
+    runs = validate_args(args)
 
     from nclandscape.nets.plots import plot_run
     from nclandscape.nets.runner import TrainingDiverged, train

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from nclandscape.fileio import atomic_savefig
+
 
 def _distinct(eigs, rtol):
     v = np.sort(np.asarray(eigs, float))
@@ -66,6 +68,6 @@ def plot_spectrum(eigenvalues, out, *, title="", rtol=1e-8, linthresh=None, dens
         a2.bar(centers, np.maximum(h, 0), width=np.diff(edges), color=colors, log=True)
         a2.set_ylabel("count (with multiplicity)")
     a2.set_xlabel("eigenvalue")
-    fig.savefig(out, dpi=120)
+    atomic_savefig(fig, out, dpi=120)
     plt.close(fig)
     return out

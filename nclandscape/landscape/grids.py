@@ -48,6 +48,9 @@ def parse_list(spec: str, *, what: str = "LIST") -> np.ndarray:
                 raise ConfigError(f"{what} {item!r}: NUM in LO:HI:NUM must be an integer") from None
             if num < 1:
                 raise ConfigError(f"{what} {item!r}: NUM in LO:HI:NUM must be >= 1")
+            from nclandscape.validate import check_memory
+
+            check_memory(f"{what} {item!r}", 8 * (len(out) + num), "lower NUM", host=True)
             out.extend(np.linspace(lo, hi, num).tolist())
         else:
             raise ConfigError(f"{what} {item!r}: write a number or LO:HI:NUM")

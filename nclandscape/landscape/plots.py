@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from nclandscape.fileio import atomic_savefig
+
 
 def _mpl():
     import matplotlib
@@ -127,5 +129,5 @@ def save(fig, path) -> None:
 
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    atomic_savefig(fig, path, dpi=100)
     _mpl().close(fig)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from nclandscape.fileio import atomic_savefig
+
 KIND = "resnet_train"
 
 
@@ -127,7 +129,7 @@ def plot_run(run_dirs, out=None) -> list[Path]:
     written = []
     for ext in ("png", "pdf"):
         p = stem.with_name(stem.name + "." + ext)
-        fig.savefig(p, dpi=120)
+        atomic_savefig(fig, p, dpi=120)
         written.append(p)
     plt.close(fig)
     return written

@@ -15,6 +15,7 @@ import functools
 import json
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
@@ -305,15 +306,27 @@ def _model_key(key: TrainConfig) -> TrainConfig:
 
 
 def _write_json_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    from nclandscape.fileio import atomic_write_text
+
+    atomic_write_text(path, text)
 
 
-def _read_records(path: Path) -> list[dict]:
+def _read_records(path: Path, warn: Callable[[str], None] | None = None) -> list[dict]:
+    """The records of ``metrics.jsonl``. A torn last line (an append cut by a crash or a full
+    disk) is dropped with a warning; a bad line before the last is a ConfigError naming it."""
     if not path.exists():
         return []
-    return [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
+    lines = [l for l in path.read_text(encoding="utf-8", errors="replace").splitlines() if l.strip()]
+    out = []
+    for i, line in enumerate(lines):
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            if i < len(lines) - 1:
+                raise ConfigError(f"{str(path)!r} line {i + 1} is not JSON: delete the run folder to start over") from None
+            if warn:
+                warn(f"warning: dropped a torn last line of {str(path)!r} ({len(line)} characters)")
+    return out
 
 
 def _check_config(out: Path, cfg: TrainConfig) -> None:
@@ -362,7 +375,7 @@ def train(cfg: TrainConfig, out_dir, *, log: Callable[[str], None] | None = prin
         epoch, s0, n_rec = meta["epoch"], meta["step_in_epoch"], meta["records"]
         if log:
             log(f"resuming {out} at epoch {epoch} step {s0} ({n_rec} metric records)")
-    records = _read_records(mpath)[:n_rec]
+    records = _read_records(mpath, warn=lambda m: print(m, file=sys.stderr))[:n_rec]
     if len(records) != n_rec:
         raise ConfigError(f"{str(mpath)!r} has {len(records)} records, the checkpoint expects "
                           f"{n_rec}; delete {str(out)!r} to start over")
@@ -406,10 +419,14 @@ def train(cfg: TrainConfig, out_dir, *, log: Callable[[str], None] | None = prin
             rec["wall_s"] = dt
             rec = {k: _finite(v) for k, v in rec.items()}
             records.append(rec)
-            with open(mpath, "a") as f:
-                f.write(json.dumps(rec) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
+            try:  # a torn append (full disk, kill) is dropped on resume: see _read_records
+                with open(mpath, "a") as f:
+                    f.write(json.dumps(rec) + "\n")
+                    f.flush()
+                    os.fsync(f.fileno())
+            except OSError as e:
+                e.filename = e.filename or str(mpath)  # the command line names the file
+                raise
             if log:
                 fmt = lambda k, spec: "None" if rec[k] is None else format(rec[k], spec)
                 log(f"epoch {epoch}: loss {epoch_loss:.4f} train {fmt('train_acc', '.3f')} "

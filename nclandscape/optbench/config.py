@@ -142,8 +142,10 @@ class BenchConfig:
 
 
 def _pos_int(name, v, minimum=1):
-    if not isinstance(v, int) or isinstance(v, bool) or v < minimum:
-        raise ConfigError(f"{name}={v!r} is not allowed: give an integer >= {minimum}")
+    from nclandscape.validate import INT32_MAX
+
+    if not isinstance(v, int) or isinstance(v, bool) or v < minimum or v > INT32_MAX:
+        raise ConfigError(f"{name}={v!r} is not allowed: give an integer from {minimum} to {INT32_MAX} (int32)")
 
 
 def _pos_float(name, v, *, allow_zero=False):
@@ -161,7 +163,7 @@ def validate(c: BenchConfig) -> None:
     if len(set(c.optimizers)) != len(c.optimizers):
         raise ConfigError(f"optimizers={','.join(c.optimizers)}: each optimiser at most once")
     _pos_int("seeds", c.seeds)
-    _pos_int("steps", c.steps, 0)
+    _pos_int("steps", c.steps, 1)  # 0 steps records nothing to summarise
     _pos_int("record_every", c.record_every)
     if c.records_per_decade is not None:
         _pos_int("records_per_decade", c.records_per_decade)

@@ -12,6 +12,7 @@ import os
 
 import numpy as np
 
+from nclandscape.fileio import atomic_savefig
 from nclandscape.optbench.summary import load_dir, per_seed, resolve_f_star
 
 FLOOR = 1e-16
@@ -66,7 +67,7 @@ def plot_dir(out_dir: str) -> list[str]:
         legend_ax.legend(handles, labels, loc="center", fontsize=11, title="optimiser")
         fig.suptitle(title, fontsize=10)
         path = os.path.join(out_dir, fname)
-        fig.savefig(path, dpi=110)
+        atomic_savefig(fig, path, dpi=110)
         plt.close(fig)
         paths.append(path)
     return paths

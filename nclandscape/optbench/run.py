@@ -283,9 +283,9 @@ def optimizer_path(out_dir, name: str) -> str:
 
 
 def _atomic_write_bytes(path: str, write) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    write(tmp)
-    os.replace(tmp, path)
+    from nclandscape.fileio import atomic_write
+
+    atomic_write(path, write)
 
 
 def write_optimizer_file(path: str, cols: dict, meta: dict) -> None:
@@ -349,7 +349,7 @@ def run_benchmark(config: BenchConfig, out_dir: str, *, overwrite: bool = False,
                 if fname.endswith((".parquet", ".png")) or fname.startswith("summary."):
                     os.remove(os.path.join(out_dir, fname))
     for fname in os.listdir(out_dir):  # partial files of an interrupted run (never renamed into place)
-        if ".tmp-" in fname:
+        if ".tmp-" in fname or (fname.startswith(".") and fname.endswith(".tmp")):
             os.remove(os.path.join(out_dir, fname))
     f_star, source = f_star_of(config)
     write_json(cfg_path, {

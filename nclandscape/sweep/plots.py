@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from nclandscape.errors import ConfigError
+from nclandscape.fileio import atomic_savefig
 from nclandscape.sweep.spec import INPUT_COLUMNS
 
 AGGREGATES = {"median": np.nanmedian, "mean": np.nanmean, "min": np.nanmin, "max": np.nanmax}
@@ -168,6 +169,6 @@ def phase_diagram(table, *, x: str, y: str, color: str, where: dict | None = Non
     out.parent.mkdir(parents=True, exist_ok=True)
     paths = [out.with_suffix(".png"), out.with_suffix(".pdf")]
     for p in paths:
-        fig.savefig(p, dpi=130)
+        atomic_savefig(fig, p, dpi=130)
     plt.close(fig)
     return paths

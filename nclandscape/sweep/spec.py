@@ -65,6 +65,53 @@ INPUT_COLUMNS: dict[str, tuple[type, Any]] = {
 
 ENGINE_KEYS = {"x64": False, "chunk_size": 1024, "slots": 32, "plots": [], "hessian": False, "dynamics": "auto",
                "fused": "auto"}
+PLOT_KEYS = ("x", "y", "color", "where", "agg")
+
+INT32_MAX = 2**31 - 1  # integer inputs become int32 inside the compiled programs
+
+
+def check_engine(engine: dict) -> dict:
+    """Types and values of the ``[sweep]`` settings (a string ``"false"`` is not a boolean)."""
+    for k, v in engine.items():
+        if k not in ENGINE_KEYS:
+            raise ConfigError(f"unknown [sweep] setting {k!r}: choose from {', '.join(ENGINE_KEYS)}")
+    for k in ("x64", "hessian"):
+        if not isinstance(engine[k], bool):
+            raise ConfigError(f"[sweep] {k} = {engine[k]!r}: give true or false (a TOML boolean, unquoted)")
+    for k in ("chunk_size", "slots"):
+        cs = engine[k]
+        if isinstance(cs, bool) or not isinstance(cs, int) or not 1 <= cs <= INT32_MAX:
+            raise ConfigError(f"[sweep] {k} = {cs!r}: give an integer from 1 to {INT32_MAX}")
+    from nclandscape.reduced.state import DYNAMICS
+
+    if engine["dynamics"] not in DYNAMICS:
+        raise ConfigError(f"[sweep] dynamics = {engine['dynamics']!r}: choose one of {', '.join(DYNAMICS)}")
+    if not isinstance(engine["fused"], str):
+        raise ConfigError(f"[sweep] fused = {engine['fused']!r}: give a string (auto, pallas, xla or off)")
+    plots = engine["plots"]
+    if not isinstance(plots, list):
+        raise ConfigError(f"[sweep] plots = {plots!r}: give a list of {{x = ..., y = ..., color = ...}} tables")
+    for i, pl in enumerate(plots):
+        if not isinstance(pl, dict):
+            raise ConfigError(f"[sweep] plots[{i}] = {pl!r}: give a table {{x = ..., y = ..., color = ...}}")
+        unknown = sorted(set(pl) - set(PLOT_KEYS))
+        if unknown:
+            raise ConfigError(f"[sweep] plots[{i}]: unknown key(s) {', '.join(unknown)}: use {', '.join(PLOT_KEYS)}")
+        for k in ("x", "y", "color"):
+            if not isinstance(pl.get(k), str):
+                raise ConfigError(f"[sweep] plots[{i}]: give {k} = a column name")
+        for k in ("x", "y"):
+            if pl[k] not in INPUT_COLUMNS:
+                raise ConfigError(f"[sweep] plots[{i}]: {k} = {pl[k]!r} is not an axis: choose from {', '.join(INPUT_COLUMNS)}")
+        where = pl.get("where", {})
+        if not isinstance(where, dict) or any(k not in INPUT_COLUMNS for k in where):
+            raise ConfigError(f"[sweep] plots[{i}]: where = {where!r}: give a table of axis = value")
+    return engine
+
+
+def _canon(v):
+    """A hashable key of an axis value with NaN equal to NaN (for duplicate detection)."""
+    return repr(v) if isinstance(v, float) else (type(v).__name__, v)
 
 
 def _coerce(name: str, v):
@@ -80,17 +127,30 @@ def _coerce(name: str, v):
     if typ is int:
         if isinstance(v, bool):
             raise ConfigError(f"{name}={v!r}: give an integer")
-        try:
-            f = float(v)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{name}={v!r}: give an integer") from None
-        if not math.isfinite(f) or f != int(f):
-            raise ConfigError(f"{name}={v!r}: give an integer")
-        return int(f)
+        if isinstance(v, int):
+            i = v
+        else:
+            try:
+                i = int(v.strip()) if isinstance(v, str) else None
+            except ValueError:
+                i = None
+            if i is None:
+                try:
+                    f = float(v)
+                except (TypeError, ValueError, OverflowError):
+                    raise ConfigError(f"{name}={v!r}: give an integer") from None
+                if not math.isfinite(f) or f != int(f):
+                    raise ConfigError(f"{name}={v!r}: give an integer")
+                i = int(f)
+        if not 0 <= i <= INT32_MAX:
+            raise ConfigError(f"{name}={v!r}: give an integer from 0 to {INT32_MAX} (int32 limit)")
+        return i
     if typ is float:
+        if isinstance(v, bool):
+            raise ConfigError(f"{name}={v!r}: give a number")
         try:
             return float(v)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ConfigError(f"{name}={v!r}: give a number") from None
     return str(v)
 
@@ -134,24 +194,35 @@ def expand_values(name: str, spec) -> list:
     return [_coerce(name, v) for v in vals]
 
 
+def _check_distinct(name: str, vals: list) -> list:
+    """A product axis lists each value once (else the sweep repeats configurations)."""
+    seen = set()
+    for v in vals:
+        if _canon(v) in seen:
+            raise ConfigError(f"{name}: the value {v!r} is given more than once: list each value once")
+        seen.add(_canon(v))
+    return vals
+
+
 class SweepSpec:
     """Fixed values, product axes and zip groups; ``configs()`` lists every configuration."""
 
     def __init__(self, fixed=None, grid=None, zips=None, engine=None):
         self.fixed = {_check_name(k): _coerce(k, v) for k, v in (fixed or {}).items()}
-        self.grid = {k: expand_values(k, v) for k, v in (grid or {}).items()}
+        self.grid = {k: _check_distinct(k, expand_values(k, v)) for k, v in (grid or {}).items()}
         self.zips = []
         for group in zips or []:
             g = {k: expand_values(k, v) for k, v in group.items()}
             lens = {len(v) for v in g.values()}
             if len(lens) > 1:
                 raise ConfigError(f"zip group {sorted(g)} has axes of different lengths {sorted(lens)}")
+            tuples = [tuple(_canon(x) for x in t) for t in zip(*g.values())]
+            if len(set(tuples)) != len(tuples):
+                raise ConfigError(f"zip group {sorted(g)} lists the same combination more than once: list each once")
             self.zips.append(g)
-        self.engine = dict(ENGINE_KEYS)
-        for k, v in (engine or {}).items():
-            if k not in ENGINE_KEYS:
-                raise ConfigError(f"unknown [sweep] setting {k!r}: choose from {', '.join(ENGINE_KEYS)}")
-            self.engine[k] = v
+        if not isinstance(engine or {}, dict):
+            raise ConfigError(f"[sweep] must be a table of settings, got {engine!r}")
+        self.engine = check_engine({**ENGINE_KEYS, **(engine or {})})
         names = list(self.fixed) + list(self.grid) + [k for g in self.zips for k in g]
         dup = {k for k in names if names.count(k) > 1}
         if dup:
@@ -159,17 +230,25 @@ class SweepSpec:
 
     @classmethod
     def from_toml(cls, path) -> "SweepSpec":
+        from nclandscape.validate import read_text
+
         path = Path(path)
         try:
-            raw = tomllib.loads(path.read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"sweep spec {str(path)!r} does not exist: give the path of a TOML spec") from None
+            raw = tomllib.loads(read_text(path, "sweep spec"))
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"sweep spec {str(path)!r} is not valid TOML: {e}") from None
         unknown = set(raw) - {"sweep", "fixed", "grid", "zip"}
         if unknown:
             raise ConfigError(f"{path}: unknown sections {sorted(unknown)}: use [sweep], [fixed], [grid], [[zip]]")
-        return cls(raw.get("fixed"), raw.get("grid"), raw.get("zip"), raw.get("sweep"))
+        if not raw:
+            raise ConfigError(f"sweep spec {str(path)!r} is empty: give [fixed], [grid] or [[zip]] values")
+        for k, typ in (("fixed", dict), ("grid", dict), ("zip", list), ("sweep", dict)):
+            if k in raw and not isinstance(raw[k], typ):
+                raise ConfigError(f"sweep spec {str(path)!r}: {k} must be a {'table' if typ is dict else 'list of tables [[zip]]'}")
+        try:
+            return cls(raw.get("fixed"), raw.get("grid"), raw.get("zip"), raw.get("sweep"))
+        except ConfigError as e:
+            raise ConfigError(f"sweep spec {str(path)!r}: {e}") from None
 
     def to_dict(self) -> dict:
         return {"fixed": self.fixed, "grid": self.grid, "zip": self.zips, "sweep": self.engine}

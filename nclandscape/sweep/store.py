@@ -5,11 +5,16 @@ Crash safety: every part is written to a temporary name and renamed (atomic on P
 ``kill -9`` leaves either a whole part or none; a resumed sweep reads the ``config_id`` column of
 the parts already there and computes only the missing configurations, so no row is lost or
 duplicated.
+
+Resume: ``config.json`` keeps the sweep's ``resume_key``; a rerun must give an equal key, compared
+with NaN equal to NaN (NaN is the documented "default" of lr and tol). A folder whose run wrote no
+part yet (it failed or was stopped before its first chunk) is not locked: a different sweep may
+take it over.
 """
 from __future__ import annotations
 
 import json
-import os
+import math
 import uuid
 from pathlib import Path
 
@@ -17,23 +22,40 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from nclandscape.errors import ConfigError
+from nclandscape.fileio import atomic_write, atomic_write_bytes
 
 RESULTS = "results.parquet"
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write_bytes(path, data, fsync=True)
 
 
 def _atomic_write_table(path: Path, table: pa.Table) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda p: pq.write_table(table, p))
+
+
+def same_value(a, b) -> bool:
+    """Equality of JSON-like values with NaN equal to NaN (and 1 equal to 1.0, as JSON reads it)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return a == b
+
+
+def key_differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """Dotted names of the entries where two resume keys differ (NaN-equal)."""
+    out = []
+    for k in sorted(set(old) | set(new), key=str):
+        a, b = old.get(k, "<absent>"), new.get(k, "<absent>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += key_differences(a, b, f"{prefix}{k}.")
+        elif not same_value(a, b):
+            out.append(f"{prefix}{k}")
+    return out
 
 
 class ResultStore:
@@ -48,15 +70,25 @@ class ResultStore:
         except OSError as e:
             raise ConfigError(f"cannot create the output folder {str(self.dir)!r}: {e.strerror}") from None
         cfg_path = self.dir / "config.json"
+        # Round-trip the new key through JSON so both sides have JSON's types (tuples -> lists).
+        new = json.loads(json.dumps(resume_key))
         if cfg_path.exists():
-            old = json.loads(cfg_path.read_text())
-            if old.get("resume_key") != resume_key:
+            try:
+                old = json.loads(cfg_path.read_text(encoding="utf-8")).get("resume_key") or {}
+            except (ValueError, AttributeError):
+                old = None
+            if old is not None and same_value(old, new):
+                return
+            if self.part_files():
+                if old is None:
+                    raise ConfigError(f"{str(cfg_path)!r} is not valid JSON: give another --out folder, or delete that one")
+                diff = key_differences(old, new)
                 raise ConfigError(
-                    f"{str(self.dir)!r} holds a different sweep (its config.json differs): "
+                    f"{str(self.dir)!r} holds a different sweep (config.json differs in {', '.join(diff[:5])}): "
                     "give another --out folder, or delete that one"
                 )
-        else:
-            _atomic_write_bytes(cfg_path, json.dumps({**config, "resume_key": resume_key}, indent=2).encode())
+        # A new folder, or one whose run wrote no results (it does not lock the folder).
+        _atomic_write_bytes(cfg_path, json.dumps({**config, "resume_key": resume_key}, indent=2).encode())
 
     def write_json(self, name: str, obj) -> Path:
         """Write ``name`` in the folder atomically (JSON)."""
