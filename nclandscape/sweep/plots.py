@@ -18,7 +18,7 @@ from nclandscape.fileio import atomic_savefig
 from nclandscape.sweep.spec import INPUT_COLUMNS
 
 AGGREGATES = {"median": np.nanmedian, "mean": np.nanmean, "min": np.nanmin, "max": np.nanmax}
-STATUS_CODE = {"ok": 0.0, "not_converged": 1.0, "diverged": 2.0}
+STATUS_CODE = {"ok": 0.0, "not_converged": 1.0, "diverged": 2.0, "stationary": 3.0}
 
 
 def _column(cols: dict, name: str) -> np.ndarray:
@@ -85,6 +85,19 @@ def pivot(cols: dict, x: str, y: str, color: str, agg: str = "median"):
     return xs, ys, Z
 
 
+def failed_cells(cols: dict, x: str, y: str, xs, ys) -> np.ndarray:
+    """Boolean (len(ys), len(xs)): cells holding at least one row whose status is not ``ok``."""
+    bad = np.zeros((len(ys), len(xs)), bool)
+    if "status" not in cols:
+        return bad
+    xv, yv = _column(cols, x).astype(float), _column(cols, y).astype(float)
+    xi, yi = np.searchsorted(xs, xv), np.searchsorted(ys, yv)
+    for a, b, st in zip(xi, yi, cols["status"]):
+        if st != "ok":
+            bad[b, a] = True
+    return bad
+
+
 def _unique(cols, name):
     if name not in cols:
         return None
@@ -149,7 +162,14 @@ def phase_diagram(table, *, x: str, y: str, color: str, where: dict | None = Non
     mesh = ax.pcolormesh(_edges(xs, logx), _edges(ys, logy), np.ma.masked_invalid(Z), norm=norm,
                          cmap="viridis", shading="flat")
     cb = fig.colorbar(mesh, ax=ax)
-    cb.set_label(color if color != "status" else "status (0 ok, 1 not converged, 2 diverged)")
+    cb.set_label(color if color != "status" else "status (0 ok, 1 not converged, 2 diverged, 3 stationary)")
+    # Never hide a failure: every cell with a row that is not ok is crossed out.
+    bad = failed_cells(cols, x, y, xs, ys)
+    n_bad_rows = sum(1 for st in cols.get("status", []) if st != "ok")
+    ex, ey = _edges(xs, logx), _edges(ys, logy)
+    for j, i in zip(*np.nonzero(bad)):
+        ax.plot([ex[i], ex[i + 1]], [ey[j], ey[j + 1]], color="red", lw=1.0)
+        ax.plot([ex[i], ex[i + 1]], [ey[j + 1], ey[j]], color="red", lw=1.0)
     if logx:
         ax.set_xscale("log")
     if logy:
@@ -164,7 +184,9 @@ def phase_diagram(table, *, x: str, y: str, color: str, where: dict | None = Non
     fixed = {k: v for k, v in ((k, _unique(cols, k)) for k in INPUT_COLUMNS if k not in (x, y)) if v is not None}
     shown = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in fixed.items()
                       if k in ("K", "n", "d", "lambda_W", "lambda_H", "lambda_b", "loss", "optimizer", "bias"))
-    ax.set_title(title or f"{agg} {color}" + (f"\n{shown}" if shown else ""), fontsize=9)
+    status = (f"all {len(cols.get('status', []))} rows ok" if not n_bad_rows else
+              f"{n_bad_rows} row(s) not ok in {int(bad.sum())} crossed cell(s)")
+    ax.set_title(title or f"{agg} {color}  [{status}]" + (f"\n{shown}" if shown else ""), fontsize=9)
     out = Path(out or f"phase_{color}_{x}_{y}.png")
     out.parent.mkdir(parents=True, exist_ok=True)
     paths = [out.with_suffix(".png"), out.with_suffix(".pdf")]
