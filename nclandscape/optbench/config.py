@@ -10,8 +10,9 @@ import dataclasses
 import math
 
 from nclandscape.errors import ConfigError
+from nclandscape.solve import LR_FREE
 
-BENCH_OPTIMIZERS = ("sgd", "gd", "momentum", "nesterov", "adam", "lbfgs")
+BENCH_OPTIMIZERS = ("sgd", "gd", "momentum", "nesterov", "adam", "lbfgs", "newton")
 # The papers' defaults (issue 7): SGD-family lr 0.05 with heavy-ball momentum 0.9, Adam lr 1e-3,
 # L-BFGS memory 10 with a zoom (strong Wolfe) line search, which ignores the learning rate.
 DEFAULT_SGD_LR = 0.05
@@ -176,8 +177,10 @@ def validate(c: BenchConfig) -> None:
         raise ConfigError(f"momentum={c.momentum!r} is not allowed: give a number in [0, 1)")
     _pos_int("lbfgs_history", c.lbfgs_history)
     for name, lr in c.lr_overrides:
-        if name not in BENCH_OPTIMIZERS or name == "lbfgs":
-            raise ConfigError(f"lr override {name}={lr}: name one of {', '.join(BENCH_OPTIMIZERS[:-1])} (L-BFGS uses a line search)")
+        if name not in BENCH_OPTIMIZERS or name in LR_FREE:
+            raise ConfigError(f"lr override {name}={lr}: name one of "
+                              f"{', '.join(o for o in BENCH_OPTIMIZERS if o not in LR_FREE)} "
+                              "(L-BFGS and Newton set their own step)")
         _pos_float(f"lr of {name}", lr)
     if c.tol is not None:
         _pos_float("tol", c.tol, allow_zero=True)

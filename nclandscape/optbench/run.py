@@ -9,7 +9,7 @@ norm and NC metrics of every seed are evaluated by a second compiled function.
 Same numbers as ``solve``: a seed starts at ``init_params(PRNGKey(seed), data, scale=scale)`` and
 each step is ``nclandscape.solve.make_step`` with ``make_optimizer``'s transformation and
 ``init_opt_state``'s learning rate; a seed stops (its state is frozen) under exactly ``solve``'s
-rule — ``‖∇f‖ <= tol`` or a non-finite value — so a seed's row after ``steps`` steps is what
+rule — ``‖∇f‖ <= tol·λ_s`` (``solve.grad_tolerance``) or a non-finite value — so a seed's row after ``steps`` steps is what
 ``solve_problem(problem, optimizer=..., steps=steps, seed=seed, tol=tol)`` returns. Minibatch
 ``sgd`` (``batch_size < N``) steps on ``sgd.minibatch_objective`` and never stops early.
 
@@ -33,7 +33,9 @@ import numpy as np
 from nclandscape.errors import ConfigError
 from nclandscape.optbench.config import BenchConfig
 from nclandscape.optbench.sgd import batch_key, make_minibatch_step, minibatch_steps
-from nclandscape.solve import SolveState, default_tol, init_opt_state, make_optimizer, make_step, tree_norm
+from nclandscape.solve import (
+    SolveState, default_tol, grad_tolerance, init_opt_state, make_optimizer, make_solver, make_step, tree_norm,
+)
 from nclandscape.ufm import init_params, mask_params
 
 RECORD_FIELDS = ("value", "grad_norm", "nc1", "nc2", "nc3", "nc4", "numerical_rank", "min_cos_margin")
@@ -99,12 +101,22 @@ def make_runner(spec: Spec) -> Runner:
     from nclandscape.objectives import objective_for
 
     objective = objective_for(spec.loss)
-    opt = make_optimizer(spec.solve_name, momentum=spec.momentum, memory_size=spec.lbfgs_history)
+    if spec.solve_name == "newton":  # not an optax method: the solver's own init and step
+        def init(params0, data, hparams, lr):
+            return make_solver(objective, data, hparams, optimizer="newton").init(params0)
 
-    def init(params0, data, hparams, lr):
-        p0 = mask_params(params0, data)
-        v0, g0 = jax.value_and_grad(objective)(p0, data, hparams)
-        return SolveState(p0, init_opt_state(opt, spec.solve_name, p0, lr), jnp.asarray(0), v0, g0, tree_norm(g0))
+        def step_of(data, hparams):
+            return make_solver(objective, data, hparams, optimizer="newton").step
+    else:
+        opt = make_optimizer(spec.solve_name, momentum=spec.momentum, memory_size=spec.lbfgs_history)
+
+        def init(params0, data, hparams, lr):
+            p0 = mask_params(params0, data)
+            v0, g0 = jax.value_and_grad(objective)(p0, data, hparams)
+            return SolveState(p0, init_opt_state(opt, spec.solve_name, p0, lr), jnp.asarray(0), v0, g0, tree_norm(g0))
+
+        def step_of(data, hparams):
+            return make_step(objective, data, hparams, opt, spec.solve_name)[0]
 
     def active(s, tol):
         # solve's while-loop condition (its step < max_steps part is the chunk count here).
@@ -118,7 +130,7 @@ def make_runner(spec: Spec) -> Runner:
                                                 dtype=data.Y.dtype)
             return s._replace(params=params, opt_state=opt_state, step=s.step + length)
 
-        step, _ = make_step(objective, data, hparams, opt, spec.solve_name)
+        step = step_of(data, hparams)
 
         def body(_, s):
             go = active(s, tol)
@@ -209,7 +221,7 @@ def run_optimizer(config: BenchConfig, name: str, *, params0=None, progress: boo
     problem = config.problem()
     data = problem.data(dtype=dtype)
     hparams = problem.hparams(dtype=dtype)
-    tol = jnp.asarray(tol_of(config, dtype), dtype)
+    tol = jnp.asarray(grad_tolerance(tol_of(config, dtype), hparams), dtype)  # solve's gradient threshold
     lr = jnp.asarray(config.lr_of(name), dtype)
     keys = seed_keys(config.seeds)
     spec = spec_of(config, name)
