@@ -20,13 +20,14 @@ from nclandscape.errors import ConfigError
 @dataclass(frozen=True)
 class TrainConfig:
     # data
-    data: str = "cifar10_npz"          # tiny | cifar10_npz | cifar10_python | image_folder
+    data: str = "cifar10_npz"          # tiny | cifar10_npz | cifar10_python | image_folder | mini_imagenet
     data_path: str | None = "../shared/data/cifar10"
     shards: str = "abcde"              # cifar10_npz: which train shards (a = 10k .. abcde = 50k)
     train_per_class: int | None = None  # keep the first n images of each class (None: all)
     test_per_class: int | None = None
     image_size: int | None = None      # image_folder: resize; tiny: side length (default 8)
-    test_fraction: float = 0.2         # image_folder without train/ test/ sub-folders
+    test_fraction: float = 0.2         # image_folder without train/ test/ sub-folders;
+                                       # mini_imagenet: held-out share of every class (1/6)
     tiny_classes: int = 4              # tiny: number of classes (real data: from the data)
     tiny_train_per_class: int = 16
     tiny_test_per_class: int = 8
@@ -34,7 +35,8 @@ class TrainConfig:
     augment: bool = True               # random crop (pad 4) + horizontal flip, on device
     # model
     width: int = 64                    # channels of the first stage (ResNet18: 64)
-    feature_dim: int | None = None     # linear layer to d features before the classifier
+    feature_dim: int | None = None     # dimension d of the penultimate features (None: 8 width)
+    feature_layer: str = "linear"      # how d is made: linear | last_block (nets/resnet.py)
     classifier_bias: bool = True
     fixed_etf: bool = False
     bf16: bool = False                 # bfloat16 compute, float32 parameters and loss
@@ -46,13 +48,15 @@ class TrainConfig:
     weight_decay: float = 5e-4
     # optimiser
     optimizer: str = "sgd"             # sgd | adam | lbfgs
-    lr: float = 0.05                   # adam: use 1e-3; lbfgs: scale of the line-search step
+    lr: float = 0.05                   # adam: use 1e-3; lbfgs: first trial step of each
+                                       # strong-Wolfe line search (torch.optim.LBFGS's lr)
     momentum: float = 0.9
     schedule: str = "step"             # step | cosine_restarts | constant
     lr_decay_epochs: int = 40          # step: multiply by lr_decay every this many epochs
     lr_decay: float = 0.1
     restart_epochs: int = 10           # cosine_restarts: first period T_0 (epochs)
     restart_mult: int = 1              # cosine_restarts: period multiplier T_mult
+    min_lr: float = 0.0                # cosine_restarts: the minimum learning rate eta_min
     lbfgs_memory: int = 10
     lbfgs_linesearch: str = "zoom"     # zoom (strong Wolfe) | backtracking (Armijo)
     lbfgs_linesearch_steps: int = 20
@@ -125,6 +129,7 @@ def apply_overrides(cfg: TrainConfig, sets: list[str] | None) -> TrainConfig:
 def validate(cfg: TrainConfig) -> TrainConfig:
     from nclandscape.nets.data import SOURCES
     from nclandscape.nets.losses import LOSSES
+    from nclandscape.nets.resnet import FEATURE_LAYERS
 
     checks = [
         (cfg.data in SOURCES, f"data={cfg.data!r}; choose one of {', '.join(SOURCES)}"),
@@ -141,7 +146,10 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         (cfg.width >= 1, f"width={cfg.width}; must be >= 1"),
         (cfg.feature_dim is None or cfg.feature_dim >= 1,
          f"feature_dim={cfg.feature_dim}; must be >= 1 or None"),
+        (cfg.feature_layer in FEATURE_LAYERS,
+         f"feature_layer={cfg.feature_layer!r}; choose one of {', '.join(FEATURE_LAYERS)}"),
         (cfg.weight_decay >= 0, f"weight_decay={cfg.weight_decay}; must be >= 0"),
+        (0 <= cfg.min_lr <= cfg.lr, f"min_lr={cfg.min_lr}; must be in [0, lr={cfg.lr}]"),
         (cfg.restart_epochs >= 1 and cfg.restart_mult >= 1,
          "restart_epochs and restart_mult must be >= 1"),
     ]
@@ -151,12 +159,13 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     return cfg
 
 
-def load_config_file(path, *, tiny: bool = False) -> tuple[TrainConfig, dict[str, TrainConfig]]:
-    """Run a config file; returns ``(base, {run_name: config})`` (one run named '' if no variants)."""
+def load_config_module(path):
+    """Execute a config file and return it as a module (``get_config``, ``variants``, and
+    optional figure settings such as ``FEATURE_SCATTER_PER_CLASS``)."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"config file {str(p)!r} not found; pass a file such as "
-                          "experiments/resnet/losses.py")
+                          "experiments/resnet/fig3_optimizers.py")
     spec = importlib.util.spec_from_file_location(f"_nclandscape_cfg_{p.stem}", p)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
@@ -164,12 +173,36 @@ def load_config_file(path, *, tiny: bool = False) -> tuple[TrainConfig, dict[str
         spec.loader.exec_module(mod)
     finally:
         sys.modules.pop(spec.name, None)
+    return mod
+
+
+def load_config_file(path, *, tiny: bool = False,
+                     cpu: bool = False) -> tuple[TrainConfig, dict[str, TrainConfig]]:
+    """Run a config file; returns ``(base, {run_name: config})`` (one run named '' if no variants).
+
+    ``tiny``: the CI variant (generated data, seconds); ``cpu``: the variant sized for a 2-core
+    CPU on real data (minutes); a config offers it by taking ``cpu`` in ``get_config`` (and
+    ``variants``)."""
+    import inspect
+
+    p = Path(path)
+    if tiny and cpu:
+        raise ConfigError("--tiny and --cpu: choose one size")
+    mod = load_config_module(p)
     if not hasattr(mod, "get_config"):
         raise ConfigError(f"config file {str(p)!r} defines no get_config(tiny=False)")
-    base = _as_config(mod.get_config(tiny=tiny))
+    size = {"tiny": tiny}
+    if cpu:
+        if "cpu" not in inspect.signature(mod.get_config).parameters:
+            raise ConfigError(f"config file {str(p)!r} has no --cpu variant "
+                              "(its get_config takes no cpu argument)")
+        size["cpu"] = True
+    base = _as_config(mod.get_config(**size))
     runs = {}
     if hasattr(mod, "variants"):
-        for name, over in mod.variants(tiny=tiny).items():
+        takes_cpu = "cpu" in inspect.signature(mod.variants).parameters
+        vs = mod.variants(**size) if takes_cpu else mod.variants(tiny=tiny)
+        for name, over in vs.items():
             runs[name] = from_dict({**base.to_dict(), **over})
     else:
         runs[""] = base

@@ -7,9 +7,16 @@ Models are ``partial``s with explicit variables::
     (logits, feats), upd = model.apply(
         {"params": p, "batch_stats": s}, x, train=True, mutable=["batch_stats"])
 
-``feature_dim`` (the papers' fixed-dimension option) inserts a linear layer (no activation)
-between the pooled 512-d representation and the classifier; the *penultimate features* ``h``
-are its output (or the pooled vector when ``feature_dim`` is None). ``fixed_etf=True`` replaces
+``feature_dim`` (the papers' fixed-dimension option) sets the dimension d of the *penultimate
+features* ``h`` in one of two ways (``feature_layer``):
+
+- ``"last_block"`` (the MSE paper's ResNet18): the second convolution of the last residual block
+  has d output channels and its shortcut becomes a 1x1 convolution + batch norm to d channels,
+  so ``h`` is the pooled d-channel output (non-negative: the block ends with a ReLU) and a
+  small d (e.g. d = K) removes most of that block's parameters;
+- ``"linear"``: a linear layer (no activation) from the pooled ``8 width``-d representation to d.
+
+``h`` is the pooled vector itself when ``feature_dim`` is None. ``fixed_etf=True`` replaces
 the learned classifier by a constant simplex ETF (:func:`simplex_etf`), which is not a parameter
 and so can never move; ``classifier_bias`` switches the bias ``b`` (a parameter in both cases).
 """
@@ -28,6 +35,7 @@ ModuleDef = Any
 
 # torchvision initialises convolutions with kaiming_normal(fan_out, relu).
 conv_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
+FEATURE_LAYERS = ("linear", "last_block")
 
 
 def simplex_etf(num_classes: int, dim: int, *, seed: int = 0) -> np.ndarray:
@@ -59,17 +67,19 @@ class BasicBlock(nn.Module):
     conv: ModuleDef
     norm: ModuleDef
     strides: int = 1
+    out_filters: int | None = None  # channels of the second convolution (None: filters)
 
     @nn.compact
     def __call__(self, x):
         s = (self.strides, self.strides)
+        out = self.filters if self.out_filters is None else self.out_filters
         y = self.conv(self.filters, (3, 3), s, padding=((1, 1), (1, 1)))(x)
         y = nn.relu(self.norm()(y))
-        y = self.conv(self.filters, (3, 3), padding=((1, 1), (1, 1)))(y)
+        y = self.conv(out, (3, 3), padding=((1, 1), (1, 1)))(y)
         y = self.norm()(y)
         r = x
         if r.shape != y.shape:
-            r = self.conv(self.filters, (1, 1), s, padding="VALID", name="conv_proj")(r)
+            r = self.conv(out, (1, 1), s, padding="VALID", name="conv_proj")(r)
             r = self.norm(name="norm_proj")(r)
         return nn.relu(y + r)
 
@@ -81,6 +91,7 @@ class ResNet(nn.Module):
     num_classes: int = 10
     width: int = 64
     feature_dim: int | None = None
+    feature_layer: str = "linear"  # "linear" | "last_block" (module docstring)
     classifier_bias: bool = True
     fixed_etf: bool = False
     etf_seed: int = 0
@@ -89,7 +100,9 @@ class ResNet(nn.Module):
 
     @property
     def penultimate_dim(self) -> int:
-        return self.feature_dim if self.feature_dim is not None else self.width * 8
+        if self.feature_dim is not None:
+            return self.feature_dim
+        return self.width * 2 ** (len(self.stage_sizes) - 1)
 
     @nn.compact
     def __call__(self, x, train: bool = True):
@@ -100,12 +113,18 @@ class ResNet(nn.Module):
         x = x.astype(self.dtype)
         x = conv(self.width, (3, 3), padding=((1, 1), (1, 1)), name="conv_init")(x)
         x = nn.relu(norm(name="bn_init")(x))
+        if self.feature_layer not in FEATURE_LAYERS:
+            raise ConfigError(f"feature_layer={self.feature_layer!r}; choose one of "
+                              f"{', '.join(FEATURE_LAYERS)}")
+        in_block = self.feature_dim is not None and self.feature_layer == "last_block"
         for i, n_blocks in enumerate(self.stage_sizes):
             for j in range(n_blocks):
                 strides = 2 if i > 0 and j == 0 else 1
-                x = BasicBlock(self.width * 2**i, conv=conv, norm=norm, strides=strides)(x)
+                last = i == len(self.stage_sizes) - 1 and j == n_blocks - 1
+                x = BasicBlock(self.width * 2**i, conv=conv, norm=norm, strides=strides,
+                               out_filters=self.feature_dim if in_block and last else None)(x)
         h = jnp.mean(x, axis=(1, 2))
-        if self.feature_dim is not None:
+        if self.feature_dim is not None and not in_block:
             h = nn.Dense(self.feature_dim, dtype=self.dtype, param_dtype=jnp.float32,
                          name="feature")(h)
         h = h.astype(jnp.float32)

@@ -30,7 +30,7 @@ from nclandscape.nets import checkpoint
 from nclandscape.nets.config import COSMETIC, TrainConfig, dumps, validate
 from nclandscape.nets.data import Dataset, load_dataset, preprocess
 from nclandscape.nets.losses import objective, per_sample_loss
-from nclandscape.nets.resnet import ResNet, ResNet18, classifier_weights
+from nclandscape.nets.resnet import ResNet, ResNet18, classifier_weights, count_params
 
 # Test hook: SIGKILL this process right after global step n (after that step's checkpoint, if any).
 KILL_ENV = "NCLANDSCAPE_KILL_AFTER_STEP"
@@ -61,12 +61,13 @@ class TrainState(NamedTuple):
 # --------------------------------------------------------------------------- factories
 def make_model(cfg: TrainConfig, num_classes: int) -> ResNet:
     return ResNet18(num_classes=num_classes, width=cfg.width, feature_dim=cfg.feature_dim,
-                    classifier_bias=cfg.classifier_bias, fixed_etf=cfg.fixed_etf,
+                    feature_layer=cfg.feature_layer, classifier_bias=cfg.classifier_bias, fixed_etf=cfg.fixed_etf,
                     etf_seed=cfg.seed, dtype=jnp.bfloat16 if cfg.bf16 else jnp.float32)
 
 
-def cosine_warm_restarts(peak: float, period: int, mult: int = 1) -> Callable:
-    """SGDR (Loshchilov & Hutter): ``peak/2 (1 + cos(pi t/T_i))``, periods ``T_0 mult^i``."""
+def cosine_warm_restarts(peak: float, period: int, mult: int = 1, floor: float = 0.0) -> Callable:
+    """SGDR (Loshchilov & Hutter; PyTorch's ``CosineAnnealingWarmRestarts``):
+    ``floor + (peak - floor)/2 (1 + cos(pi t/T_i))``, periods ``T_0 mult^i``."""
 
     def schedule(count):
         c = jnp.asarray(count, jnp.float32)
@@ -77,7 +78,7 @@ def cosine_warm_restarts(peak: float, period: int, mult: int = 1) -> Callable:
             start = lambda i: period * (mult**i - 1) / (mult - 1)
             i = jnp.where(start(i + 1) <= c, i + 1, jnp.where(start(i) > c, i - 1, i))
             t, T = c - start(i), period * mult**i
-        return 0.5 * peak * (1.0 + jnp.cos(jnp.pi * t / T))
+        return floor + 0.5 * (peak - floor) * (1.0 + jnp.cos(jnp.pi * t / T))
 
     return schedule
 
@@ -89,13 +90,17 @@ def make_schedule(cfg: TrainConfig, steps_per_epoch: int) -> Callable:
         every = cfg.lr_decay_epochs * steps_per_epoch
         return lambda count: jnp.float32(cfg.lr) * jnp.float32(cfg.lr_decay) ** (
             jnp.asarray(count) // every).astype(jnp.float32)
-    return cosine_warm_restarts(cfg.lr, cfg.restart_epochs * steps_per_epoch, cfg.restart_mult)
+    return cosine_warm_restarts(cfg.lr, cfg.restart_epochs * steps_per_epoch, cfg.restart_mult,
+                                cfg.min_lr)
 
 
 def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> optax.GradientTransformation:
     """SGD / Adam (schedule injected, so the learning rate is state) or L-BFGS with zoom search.
 
-    Weight decay is *not* here: it is in the loss (:func:`nclandscape.nets.losses.objective`).
+    L-BFGS scales its direction by ``-lr`` before the line search, whose first trial step is 1:
+    so ``lr`` is the first trial step of every search, as ``torch.optim.LBFGS(lr=...,
+    line_search_fn="strong_wolfe")`` (the zoom search enforces the strong Wolfe conditions and
+    may lengthen or shorten that step). Weight decay is *not* here: it is in the loss (:func:`nclandscape.nets.losses.objective`).
     """
     sched = make_schedule(cfg, steps_per_epoch)
     if cfg.optimizer == "sgd":
@@ -104,11 +109,12 @@ def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> optax.GradientTran
         return optax.inject_hyperparams(optax.adam)(learning_rate=sched)
     if cfg.optimizer == "lbfgs":
         if cfg.lbfgs_linesearch == "zoom":  # strong Wolfe conditions (optax's default)
-            ls = optax.scale_by_zoom_linesearch(max_linesearch_steps=cfg.lbfgs_linesearch_steps)
+            ls = optax.scale_by_zoom_linesearch(max_linesearch_steps=cfg.lbfgs_linesearch_steps,
+                                                initial_guess_strategy="one")
         else:  # Armijo backtracking: values only inside the search, cheaper to compile and run
             ls = optax.scale_by_backtracking_linesearch(
                 max_backtracking_steps=cfg.lbfgs_linesearch_steps)
-        return optax.lbfgs(learning_rate=None, memory_size=cfg.lbfgs_memory, linesearch=ls)
+        return optax.lbfgs(learning_rate=cfg.lr, memory_size=cfg.lbfgs_memory, linesearch=ls)
     raise ConfigError(f"optimizer={cfg.optimizer!r}; choose sgd, adam or lbfgs")
 
 
@@ -260,7 +266,7 @@ _NOT_IN_PROGRAMS = dict(epochs=1, eval_every=1, eval_batch_size=1, metric_max_sa
                         tiny_train_per_class=1, tiny_test_per_class=1, data_seed=0,
                         weight_decay=0.0, alpha=1.0, M=1.0, test_fraction=0.5)
 _SAME_PROGRAM_LOSS = {"mse": "rescaled_mse"}
-_MODEL_FIELDS = ("width", "feature_dim", "classifier_bias", "fixed_etf", "bf16", "seed",
+_MODEL_FIELDS = ("width", "feature_dim", "feature_layer", "classifier_bias", "fixed_etf", "bf16", "seed",
                  "fast_compile")
 
 
@@ -340,6 +346,7 @@ def train(cfg: TrainConfig, out_dir, *, log: Callable[[str], None] | None = prin
     model, init_fn, eval_fn, nc_fn = _model_programs(_model_key(key), *shape_args)
     tx, sched, step_fn = _step_programs(key, spe, *shape_args)
     state = init_state(*init_fn(), tx)
+    n_params = count_params(state.params)  # trainable: a fixed ETF is a constant, not a leaf
     hp = hparams_of(cfg)
     data = (jnp.asarray(ds.x_train), jnp.asarray(ds.y_train, jnp.int32),
             jnp.asarray(ds.x_test), jnp.asarray(ds.y_test, jnp.int32))
@@ -388,7 +395,7 @@ def train(cfg: TrainConfig, out_dir, *, log: Callable[[str], None] | None = prin
         if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
             rec = {"epoch": epoch, "step": int(state.step),
                    "lr": None if cfg.optimizer == "lbfgs" else float(sched(int(state.step) - 1)),
-                   "train_loss": epoch_loss}
+                   "train_loss": epoch_loss, "trainable_params": n_params}
             rec.update(evaluate(state, model, eval_fn, nc_fn, data, cfg))
             rec["images_per_s"] = (spe - s0) * B / dt
             rec["wall_s"] = dt
