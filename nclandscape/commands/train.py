@@ -70,7 +70,19 @@ def main(args) -> int:
     if not args.no_plot:
         for p in plot_run(dirs, out / "nc_curves"):
             print(f"wrote {p}")
-        per_class = getattr(load_config_module(args.config), "FEATURE_SCATTER_PER_CLASS", None)
+        mod = load_config_module(args.config)
+        if hasattr(mod, "figures"):  # extra overlays: {figure name: [run names]}
+            import inspect
+
+            size = {"tiny": args.tiny}
+            if "cpu" in inspect.signature(mod.figures).parameters:
+                size["cpu"] = args.cpu
+            for fig_name, names in mod.figures(**size).items():
+                sub = [out / n for n in names if n in runs]
+                if sub:
+                    for p in plot_run(sub, out / fig_name):
+                        print(f"wrote {p}")
+        per_class = getattr(mod, "FEATURE_SCATTER_PER_CLASS", None)
         if per_class:
             from nclandscape.nets.features import feature_scatter
 

@@ -226,3 +226,12 @@ def dumps(cfg: TrainConfig) -> str:
 TINY = dict(data="tiny", tiny_classes=4, tiny_train_per_class=16, tiny_test_per_class=8,
             image_size=8, width=4, batch_size=16, epochs=4, lr_decay_epochs=3,
             restart_epochs=2, eval_batch_size=64, progress=False, fast_compile=True)
+
+# The CPU variant (``--cpu``) every figure config shares: real CIFAR-10, the first 100 train and
+# 50 test images of each class of shard a (1,000 / 500 images), ResNet18 at width 16 (d = 128),
+# batch 64, no augmentation (so 1,000 images are memorised within the run, as NC needs), 30
+# epochs with the step schedule's x0.1 every 10 epochs, a record every 2 epochs. About 6 s per
+# epoch niced on a shared 2-core CPU (3 min per run). Configs add their comparison on top.
+CPU = dict(data="cifar10_npz", shards="a", train_per_class=100, test_per_class=50, width=16,
+           batch_size=64, augment=False, epochs=30, lr_decay_epochs=10, restart_epochs=30,
+           eval_every=2, progress=False)

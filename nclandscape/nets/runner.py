@@ -62,7 +62,7 @@ class TrainState(NamedTuple):
 def make_model(cfg: TrainConfig, num_classes: int) -> ResNet:
     return ResNet18(num_classes=num_classes, width=cfg.width, feature_dim=cfg.feature_dim,
                     feature_layer=cfg.feature_layer, classifier_bias=cfg.classifier_bias, fixed_etf=cfg.fixed_etf,
-                    etf_seed=cfg.seed, dtype=jnp.bfloat16 if cfg.bf16 else jnp.float32)
+                    dtype=jnp.bfloat16 if cfg.bf16 else jnp.float32)
 
 
 def cosine_warm_restarts(peak: float, period: int, mult: int = 1, floor: float = 0.0) -> Callable:
