@@ -18,10 +18,10 @@ point:
 
 Run:   nclandscape train experiments/resnet/fig7_d3_features.py --out runs/fig7
 CPU:   nclandscape train experiments/resnet/fig7_d3_features.py --cpu --out runs_cpu/fig7
-       (real CIFAR-10, 1,000 images, width 16, no augmentation, 30 epochs, SGD lr 0.01; the
-       scatter shows all 100 train images per class)
+       (real CIFAR-10, 500 images, width 16, no augmentation, 24 epochs, SGD lr 0.01; the
+       scatter shows all 50 train images per class)
 Tiny:  nclandscape train experiments/resnet/fig7_d3_features.py --tiny --out /tmp/fig7
-Time:  2 runs x 200 epochs on a GPU (~10-15 min each on an H100). CPU variant: ~7 min.
+Time:  2 runs x 200 epochs on a GPU (~10-15 min each on an H100). CPU variant: ~8 min.
 Expect (paper): CE features are more diverse and discriminative (classes spread in more
        directions) than MSE features, which crowd together when d = 3 < K - 1.
 """

@@ -227,11 +227,12 @@ TINY = dict(data="tiny", tiny_classes=4, tiny_train_per_class=16, tiny_test_per_
             image_size=8, width=4, batch_size=16, epochs=4, lr_decay_epochs=3,
             restart_epochs=2, eval_batch_size=64, progress=False, fast_compile=True)
 
-# The CPU variant (``--cpu``) every figure config shares: real CIFAR-10, the first 100 train and
-# 50 test images of each class of shard a (1,000 / 500 images), ResNet18 at width 16 (d = 128),
-# batch 64, no augmentation (so 1,000 images are memorised within the run, as NC needs), 30
-# epochs with the step schedule's x0.1 every 10 epochs, a record every 2 epochs. About 6 s per
-# epoch niced on a shared 2-core CPU (3 min per run). Configs add their comparison on top.
-CPU = dict(data="cifar10_npz", shards="a", train_per_class=100, test_per_class=50, width=16,
-           batch_size=64, augment=False, epochs=30, lr_decay_epochs=10, restart_epochs=30,
-           eval_every=2, progress=False)
+# The CPU variant (``--cpu``) every figure config shares: real CIFAR-10, the first 50 train and
+# 30 test images of each class of shard a (500 / 300 images), ResNet18 at width 16 (d = 128),
+# batch 32 (15 steps per epoch), no augmentation (so the 500 images are memorised within the run,
+# as NC needs), 24 epochs with the step schedule's x0.1 every 10 epochs, a record every 3 epochs.
+# Sized for a 2-core CPU shared with other jobs: ~60 img/s niced, ~4 min per run. Configs add
+# their comparison on top.
+CPU = dict(data="cifar10_npz", shards="a", train_per_class=50, test_per_class=30, width=16,
+           batch_size=32, augment=False, epochs=24, lr_decay_epochs=10, restart_epochs=24,
+           eval_every=3, progress=False)
