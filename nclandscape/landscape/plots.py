@@ -44,8 +44,9 @@ def plot_polar(ax, s, theta, loss, grad_s=None, grad_theta=None, *, title: str =
     ``−(∂f/∂θ, ∂f/∂s)`` (the gradient-descent direction in these coordinates).
     ``arrow_length="norm"`` (default, as the MSE paper's Fig. 8): each arrow is the gradient-descent
     step ``k (−∂_θ f, −∂_s f)`` in data units, one ``k`` per panel (the longest arrow spans 1.5
-    cells of the arrow lattice), so lengths are proportional to the gradient norm; ``"unit"``: unit length, so the direction is readable everywhere. The colour is
-    ``log10`` of the gradient norm in both cases.
+    cells of the arrow lattice), so lengths are proportional to the gradient norm; white arrows.
+    ``"unit"``: unit length, so the direction is readable everywhere, coloured by ``log10`` of the
+    gradient norm.
     """
     _check_arrows(arrow_length)
     s, theta, loss = np.asarray(s), np.asarray(theta), np.asarray(loss)
@@ -66,10 +67,12 @@ def plot_polar(ax, s, theta, loss, grad_s=None, grad_theta=None, *, title: str =
             ax.quiver(T, S, U / nz, V / nz, colour, cmap="autumn", angles="xy", scale=arrows * 1.3,
                       width=0.004)
         else:  # each arrow is a gradient-descent step k (−∂_θ f, −∂_s f) in data units, one k
-            top = np.nanmax(mag) if np.any(mag > 0) else 1.0  # per panel: longest = 1.5 cells
-            k = 1.5 * min(np.ptp(theta) or 1.0, np.ptp(s) or 1.0) / max(arrows - 1, 1) / top
-            ax.quiver(T, S, U * k, V * k, colour, cmap="autumn", angles="xy", scale_units="xy",
-                      scale=1.0, width=0.004)
+            # per panel, chosen so that the longest arrow spans 1.5 cells of the arrow lattice
+            screen = np.hypot(U / (np.ptp(theta) or 1.0), V / (np.ptp(s) or 1.0))
+            top = np.nanmax(screen) if np.any(screen > 0) else 1.0
+            k = 1.5 / max(arrows - 1, 1) / top
+            ax.quiver(T, S, U * k, V * k, color="w", edgecolor="k", linewidth=0.4, angles="xy",
+                      scale_units="xy", scale=1.0, width=0.005)
     if mark_min:
         i, j = np.unravel_index(np.nanargmin(loss), loss.shape)
         ax.plot(theta[j], s[i], marker="*", color="w", markersize=10, markeredgecolor="k")
