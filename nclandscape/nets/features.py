@@ -89,7 +89,7 @@ def plot_features_3d(run_dirs, out, *, titles=None) -> list[Path]:
         ax.set_xlabel("h1")
         ax.set_ylabel("h2")
         ax.set_zlabel("h3")
-    fig.axes[0].legend(fontsize=7, markerscale=2, loc="upper left")
+    fig.axes[0].legend(fontsize=7, markerscale=2, loc="upper right", bbox_to_anchor=(0.0, 1.0))
     stem = Path(out)
     if stem.suffix.lower() in (".png", ".pdf"):
         stem = stem.with_suffix("")
