@@ -13,7 +13,8 @@ from nclandscape import cli
 from nclandscape.nets.config import load_config_file
 from nclandscape.nets.plots import is_training_run, plot_run
 
-CONFIGS = sorted((Path(__file__).resolve().parents[1] / "experiments" / "resnet").glob("*.py"))
+# every figure config (the folder also holds run_cpu.sh and summarize_cpu.py)
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "experiments" / "resnet").glob("fig*.py"))
 
 
 def _records(d):
