@@ -15,8 +15,8 @@
 # Fig. 6 keeps its cosine schedule over the shortened run. Only the runs that carry each
 # figure's claim run: Fig. 3 sgd/adam/lbfgs, Fig. 4 d = 5 and 512 for MSE and CE, Fig. 5
 # learned and fixed ETF at d = K, Fig. 6 (alpha, M) = (1, 1), (15, 1), (1, 10), Fig. 7 both.
-# Every step has a time limit that also respects a global deadline (DEADLINE_S, default 510 s
-# after the start), so a slow or failing step never costs the others or the figures; a killed
+# Every step has a time limit that also respects a global deadline (DEADLINE_S, default 470 s
+# after the start; the figures then get at most 70 s), so a slow or failing step never costs the others or the figures; a killed
 # run keeps its records (checkpoints are per epoch) and the figures are drawn from the files
 # at the end whatever happened. The log of each step is $OUT/<step>.log; $OUT/summary.txt lists
 # the last record of every run. The full 200-epoch commands are in docs/resnet.md.
@@ -24,7 +24,7 @@ set -u
 OUT=${OUT:-gpu_figures_out}
 EPOCHS=${EPOCHS:-15}
 SHARDS=${SHARDS:-a}
-DEADLINE_S=${DEADLINE_S:-510}
+DEADLINE_S=${DEADLINE_S:-470}
 PY=${PY:-python3}
 mkdir -p "$OUT"
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
@@ -41,7 +41,7 @@ left() { echo $((DEADLINE_S - (SECONDS - T0))); }
 step() {  # step NAME SECONDS CMD...: time-limited (also by the deadline), logged, never aborts
   local name=$1 limit=$2 rest
   shift 2
-  rest=$(( $(left) - 25 ))  # keep ~25 s for drawing the figures
+  rest=$(left)
   if [ "$rest" -lt "$limit" ]; then limit=$rest; fi
   if [ "$limit" -lt 20 ]; then echo "=== $name skipped: $(left) s left"; return; fi
   echo "=== $name ($(date -u +%H:%M:%S), limit ${limit}s): $*"
@@ -88,15 +88,25 @@ cmd fig7_d3_features mse ce; step fig7 70 "${CMD[@]}"
 
 # Figures from the files, whatever finished (a run killed by its limit keeps its records).
 echo "=== figures ($(date -u +%H:%M:%S))"
-timeout 60 $PY - "$OUT" <<'EOF' 2>&1 | tee "$OUT/figures.log"
+timeout 70 $PY - "$OUT" <<'EOF' 2>&1 | tee "$OUT/figures.log"
 import json, sys
 from pathlib import Path
 from nclandscape.nets.plots import expand_runs, plot_run
 out = Path(sys.argv[1])
+FIGS = ("fig3_optimizers", "fig4_feature_dim", "fig5_fixed_etf", "fig6_rescaled", "fig7_d3_features")
+found = {}
 rows = []
-for fig in ("fig3_optimizers", "fig4_feature_dim", "fig5_fixed_etf", "fig6_rescaled", "fig7_d3_features"):
-    d = out / fig
-    runs = [r for r in expand_runs(d) if (r / "metrics.jsonl").read_text().strip()]
+for fig in FIGS:  # the numbers first: cheap, and kept if drawing runs out of time
+    runs = [r for r in expand_runs(out / fig) if (r / "metrics.jsonl").read_text().strip()]
+    found[fig] = runs
+    for r in runs:
+        last = json.loads((r / "metrics.jsonl").read_text().splitlines()[-1])
+        rows.append(f"{fig}/{r.name}: epoch {last['epoch']} " + " ".join(
+            f"{k} {last.get(k)}" for k in ("train_acc", "test_acc", "nc1", "nc2", "nc3", "nc4", "images_per_s")))
+(out / "summary.txt").write_text("\n".join(rows) + "\n")
+print("\n".join(rows))
+for fig in FIGS:  # the 3-D scatter last: it loads the data and compiles the model again
+    d, runs = out / fig, found[fig]
     if not runs:
         print(f"{fig}: no records"); continue
     try:
@@ -111,11 +121,5 @@ for fig in ("fig3_optimizers", "fig4_feature_dim", "fig5_fixed_etf", "fig6_resca
             print("wrote", feature_scatter(runs, d / "features_3d", per_class=100)[0])
     except Exception as e:  # one figure failing must not stop the others
         print(f"{fig}: figure failed: {type(e).__name__}: {e}")
-    for r in runs:
-        last = json.loads((r / "metrics.jsonl").read_text().splitlines()[-1])
-        rows.append(f"{fig}/{r.name}: epoch {last['epoch']} " + " ".join(
-            f"{k} {last.get(k)}" for k in ("train_acc", "test_acc", "nc1", "nc2", "nc3", "nc4", "images_per_s")))
-(out / "summary.txt").write_text("\n".join(rows) + "\n")
-print("\n".join(rows))
 EOF
 echo "done after $((SECONDS - T0)) s ($(date -u +%H:%M:%S))"
