@@ -78,7 +78,7 @@ def main(args) -> int:
             if "cpu" in inspect.signature(mod.figures).parameters:
                 size["cpu"] = args.cpu
             for fig_name, names in mod.figures(**size).items():
-                sub = [out / n for n in names if n in runs]
+                sub = [out / n for n in names if (out / n / "metrics.jsonl").is_file()]
                 if sub:
                     for p in plot_run(sub, out / fig_name):
                         print(f"wrote {p}")
