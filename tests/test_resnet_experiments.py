@@ -89,7 +89,7 @@ def test_tiny_variant_runs(path, tmp_path, capsys):
     if path.stem == "fig5_fixed_etf":  # fixing W and d = K cut the trainable parameters
         n = {d.name: recs[d.name][0]["trainable_params"] for d in dirs}
         K, w = 4, 4
-        assert n["learned"] - n["fixed_etf"] == K * 8 * w + K
+        assert n["learned"] - n["fixed_etf"] == K * 8 * w  # W (K x d); the bias stays trainable
         assert n["fixed_etf_dK"] < n["learned_dK"] < n["learned"]
         assert n["learned_dK"] - n["fixed_etf_dK"] == K * K
     # runs differing in the compared setting give different numbers
