@@ -20,7 +20,8 @@ from nclandscape.errors import ConfigError
 @dataclass(frozen=True)
 class TrainConfig:
     # data
-    data: str = "cifar10_npz"          # tiny | cifar10_npz | cifar10_python | image_folder | mini_imagenet
+    data: str = "cifar10_npz"          # tiny | cifar10_npz | cifar10_python | image_folder |
+                                       # mini_imagenet
     data_path: str | None = "../shared/data/cifar10"
     shards: str = "abcde"              # cifar10_npz: which train shards (a = 10k .. abcde = 50k)
     train_per_class: int | None = None  # keep the first n images of each class (None: all)
