@@ -11,8 +11,8 @@ Models are ``partial``s with explicit variables::
 features* ``h`` in one of two ways (``feature_layer``):
 
 - ``"last_block"`` (the MSE paper's ResNet18): the second convolution of the last residual block
-  has d output channels and its shortcut becomes a 1x1 convolution + batch norm to d channels,
-  so ``h`` is the pooled d-channel output (non-negative: the block ends with a ReLU) and a
+  has d output channels and, when d differs from the block's width, its shortcut becomes a 1x1
+  convolution + batch norm to d channels, so ``h`` is the pooled d-channel output (non-negative: the block ends with a ReLU) and a
   small d (e.g. d = K) removes most of that block's parameters;
 - ``"linear"``: a linear layer (no activation) from the pooled ``8 width``-d representation to d.
 
