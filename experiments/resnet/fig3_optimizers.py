@@ -28,7 +28,8 @@ CPU:   nclandscape train experiments/resnet/fig3_optimizers.py --cpu --out runs_
        most 5 line-search steps each: with 20, one epoch of 5 iterations took over 8 minutes)
 Tiny:  nclandscape train experiments/resnet/fig3_optimizers.py --tiny --out /tmp/fig3 (~30 s)
 Time:  3 runs x 200 epochs on a GPU (SGD/Adam ~10-15 min each on an H100; L-BFGS pays a
-       forward-backward pass per line-search step). CPU variant: ~20 min in all.
+       forward-backward pass per line-search step). CPU variant, measured on a shared 2-core
+       CPU: SGD + Adam 9 min; L-BFGS gave no epoch in 14 min (experiments/RESULTS.md).
 Expect (paper): NC1, NC2, NC3 fall towards 0 as training proceeds for all three optimisers
        while the train accuracy reaches 100%; test accuracy differs between optimisers and
        follows the cosine-margin distribution.

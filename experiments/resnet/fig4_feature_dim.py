@@ -23,7 +23,7 @@ CPU:   nclandscape train experiments/resnet/fig4_feature_dim.py --cpu --out runs
        d = 3 for both)
 Tiny:  nclandscape train experiments/resnet/fig4_feature_dim.py --tiny --out /tmp/fig4
        (K = 4 classes, d in {2, 32}: d < K-1 and d >> K)
-Time:  10 runs x 200 epochs on a GPU (~10-15 min each on an H100). CPU variant: ~16 min.
+Time:  10 runs x 200 epochs on a GPU (~10-15 min each on an H100). CPU variant: 7-15 min (measured).
 Expect (paper): every run shows NC1 falling; for MSE, d < K - 1 fits the training data worse
        and generalises worse (more samples with cosine margin ~0); CE performs alike for
        every d.

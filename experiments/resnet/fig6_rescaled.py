@@ -27,7 +27,8 @@ CPU:   nclandscape train experiments/resnet/fig6_rescaled.py --cpu --out runs_cp
        (real CIFAR-10, 500 images, width 16, no augmentation, 24 epochs = one cosine
        period from 0.01 to 1e-4; alpha in {1, 5, 15} at M = 1, M = 10 at alpha = 1)
 Tiny:  nclandscape train experiments/resnet/fig6_rescaled.py --tiny --out /tmp/fig6
-Time:  8 runs x 200 epochs on a GPU (~10-15 min each on an H100 for CIFAR-10). CPU: ~18 min.
+Time:  8 runs x 200 epochs on a GPU (~10-15 min each on an H100 for CIFAR-10). CPU: 7-10 min
+       (measured).
 Expect (paper): with one factor fixed, a larger alpha or a larger M gives more collapse (lower
        NC1-NC3) and higher train and test accuracy.
 """

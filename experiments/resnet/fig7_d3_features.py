@@ -21,7 +21,7 @@ CPU:   nclandscape train experiments/resnet/fig7_d3_features.py --cpu --out runs
        (real CIFAR-10, 500 images, width 16, no augmentation, 24 epochs, SGD lr 0.01; the
        scatter shows all 50 train images per class)
 Tiny:  nclandscape train experiments/resnet/fig7_d3_features.py --tiny --out /tmp/fig7
-Time:  2 runs x 200 epochs on a GPU (~10-15 min each on an H100). CPU variant: ~8 min.
+Time:  2 runs x 200 epochs on a GPU (~10-15 min each on an H100). CPU variant: 9 min (measured).
 Expect (paper): CE features are more diverse and discriminative (classes spread in more
        directions) than MSE features, which crowd together when d = 3 < K - 1.
 """
