@@ -40,6 +40,8 @@ def test_landscape_finite_K_ce_and_figure(capsys, tmp_path):
     assert rc == 0 and "grid minimum" in out
     rc, out, _ = run(capsys, ["landscape", "--K", "4", "--view", "plane", "--out", str(tmp_path / "p.png")])
     assert rc == 0 and (tmp_path / "p.png").stat().st_size > 1000
+    rc, out, _ = run(capsys, ["landscape", "--K", "4", "--arrows", "unit", "--out", str(tmp_path / "u.png")])
+    assert rc == 0 and (tmp_path / "u.png").stat().st_size > 1000
 
 
 @pytest.mark.parametrize("argv", [
@@ -47,6 +49,7 @@ def test_landscape_finite_K_ce_and_figure(capsys, tmp_path):
     ["landscape", "--s", "0:1:x"], ["landscape", "--s=-1,1"], ["landscape", "--loss", "mse", "--alpha", "2"],
     ["landscape", "--loss", "rescaled_mse", "--M", "0.5"], ["landscape", "--lambda-H", "-1"],
     ["landscape", "--theta", "0", "--out", "x.png"], ["landscape", "--view", "side"],
+    ["landscape", "--arrows", "long"],
     ["slice", "--K", "4", "--n", "2", "--d", "5", "--at", "saddle:0"],
     ["slice", "--K", "4", "--n", "2", "--d", "5", "--dims", "3"],
     ["slice", "--K", "4", "--n", "2", "--d", "5", "--directions", "negative-curvature"],

@@ -24,6 +24,24 @@ def test_fig2_fig8_tiny(tmp_path):
         assert len(rows) == len(mod.CONFIG["panels"])
         z = np.load(out / "grids.npz")
         assert z["0_loss"].shape == (5, 7)
+        assert np.allclose(z["0_theta"], np.linspace(0, np.pi, 7))  # θ = arccos<h, w^k> in [0, π]
+    # Fig. 2: the paper's panels (a) MSE, (b) CE, (c), (d) rescaled MSE, all at K = 10
+    assert [p["loss"] for p in fig2.CONFIG["panels"]] == ["mse", "ce", "rescaled_mse", "rescaled_mse"]
+    rows = [json.loads(line) for line in (tmp_path / "fig2" / "summary.jsonl").read_text().splitlines()]
+    # (d) alpha = 1, M = 5 dilates (a) by M: same minimiser angle, s* scaled by 5, value by 25
+    assert rows[0]["theta_at_min"] == rows[3]["theta_at_min"] == 0.0
+    assert abs(rows[3]["s_at_min"] - 5 * rows[0]["s_at_min"]) < 1e-12
+    assert abs(rows[3]["grid_min"] - 25 * rows[0]["grid_min"]) < 1e-9
+    # Fig. 8: the K -> inf closed forms; MSE minimum 0 at (s, θ) = (M, 0); (f) = (b) - (e)
+    rows = [json.loads(line) for line in (tmp_path / "fig8" / "summary.jsonl").read_text().splitlines()]
+    assert rows[0]["grid_min"] == 0.0 and rows[0]["s_at_min"] == 1.0 and rows[0]["theta_at_min"] == 0.0
+    assert rows[3]["grid_min"] == 0.0 and rows[3]["s_at_min"] == 5.0
+    z = np.load(tmp_path / "fig8" / "grids.npz")
+    S, T = np.meshgrid(z["5_s"], z["5_theta"], indexing="ij")
+    np.testing.assert_allclose(z["5_loss"], np.logaddexp(S * np.cos(T), S * np.sin(T)), rtol=1e-6, atol=1e-6)
+    # unit arrows: an option of the same files
+    png = fig8.main(["--tiny", "--unit-arrows", "--out", str(tmp_path / "unit")])
+    assert json.loads((tmp_path / "unit" / "config.json").read_text())["arrows"] == "unit"
 
 
 def test_ratio_table_tiny(tmp_path):

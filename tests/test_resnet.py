@@ -66,14 +66,14 @@ def test_float32_model_under_x64():
 
 
 def test_fixed_etf_classifier_stays_fixed(tmp_path):
-    """Training (the etf config's tiny fixed-ETF run) moves the features and the bias but not
+    """Training (the Fig. 5 config's tiny fixed-ETF run) moves the features and the bias but not
     the classifier, which is a constant of the model, not a parameter."""
     from pathlib import Path
 
     from nclandscape.nets.config import load_config_file
     from nclandscape.nets.runner import _model_key, _model_programs, _program_key, load_run, train
 
-    cfg_file = Path(__file__).resolve().parents[1] / "experiments" / "resnet" / "etf.py"
+    cfg_file = Path(__file__).resolve().parents[1] / "experiments" / "resnet" / "fig5_fixed_etf.py"
     cfg = load_config_file(cfg_file, tiny=True)[1]["fixed_etf"].replace(epochs=1)
     train(cfg, tmp_path, log=None)
     K, d = cfg.tiny_classes, 8 * cfg.width
@@ -176,3 +176,78 @@ def test_preprocess_normalise_and_augment():
         assert any(np.array_equal(raw[b], w) for w in windows)
         moved += not np.array_equal(raw[b], x[b])
     assert moved >= 1
+
+
+# --------------------------------------------------------------------------- the paper's options
+def test_last_block_feature_dimension_param_count_and_relu_features():
+    """d through the last residual block (the MSE paper's model): its second 3x3 conv and a new
+    1x1 projection shortcut (+ BN) have d channels, and the classifier is d -> K."""
+    d = 10
+    v, (z, h) = _shapes(ResNet18(num_classes=10, feature_dim=d, feature_layer="last_block"))
+    removed = 512 * 512 * 9 + 2 * 512 + (512 * 10 + 10)
+    added = 512 * d * 9 + 2 * d + (512 * d + 2 * d) + (d * 10 + 10)
+    assert count_params(v["params"]) == RESNET18_PARAMS - removed + added == 8_859_862
+    assert h.shape == (2, d) and z.shape == (2, 10)
+    model = ResNet18(num_classes=4, width=4, feature_dim=3, feature_layer="last_block")
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((5, 8, 8, 3)), jnp.float32)
+    variables = model.init(jax.random.key(0), x, train=False)
+    z, h = model.apply(variables, x, train=False)
+    assert h.shape == (5, 3) and float(h.min()) >= 0.0  # pooled post-ReLU channels
+    np.testing.assert_allclose(z, h @ variables["params"]["classifier"]["kernel"]
+                               + variables["params"]["classifier"]["bias"], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ConfigError, match="feature_layer"):
+        _shapes(ResNet18(num_classes=4, feature_dim=3, feature_layer="conv"), size=8)
+
+
+def test_standard_simplex_etf_embedding():
+    """seed=None: sqrt(K/(K-1)) (I - 1 1^T/K) in the first K coordinates, zeros after; its null
+    space holds 1_K, so non-negative features t 1_K + c e_k reach every class."""
+    K = 10
+    for d in (K, 64):
+        W = simplex_etf(K, d)
+        np.testing.assert_allclose(W[:, :K], np.sqrt(K / (K - 1)) * (np.eye(K) - 1 / K), atol=1e-14)
+        assert not W[:, K:].any()
+        np.testing.assert_allclose(W[:, :K] @ np.ones(K), 0, atol=1e-14)
+    W = simplex_etf(K, K - 1)
+    np.testing.assert_allclose(W @ W.T, K / (K - 1) * (np.eye(K) - 1 / K), atol=1e-14)
+
+
+def test_cosine_restarts_minimum_lr():
+    """PyTorch's CosineAnnealingWarmRestarts: eta_min + (eta_max - eta_min)(1 + cos(pi t/T))/2."""
+    f = cosine_warm_restarts(0.01, 200, 1, 1e-4)
+    got = [float(f(c)) for c in (0, 100, 199, 200)]
+    want = [0.01, 1e-4 + (0.01 - 1e-4) / 2, 1e-4 + (0.01 - 1e-4) / 2 * (1 + np.cos(np.pi * 199 / 200)),
+            0.01]
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    cfg = TrainConfig(schedule="cosine_restarts", lr=0.01, min_lr=1e-4, restart_epochs=2)
+    np.testing.assert_allclose(float(make_schedule(cfg, 5)(5)), want[1], rtol=1e-5)
+    from nclandscape.nets.config import validate
+
+    with pytest.raises(ConfigError, match="min_lr"):
+        validate(cfg.replace(min_lr=0.1))
+
+
+def test_lbfgs_lr_is_the_first_trial_step():
+    """With an Armijo search that accepts its first trial, the first L-BFGS update is -lr times
+    the same direction: doubling lr doubles it exactly."""
+    import optax
+
+    from nclandscape.nets.runner import make_optimizer
+
+    f = lambda x: 0.5 * jnp.sum(jnp.asarray([1.0, 4.0]) * x**2)
+    x0 = jnp.asarray([1.0, -2.0])
+    ups = []
+    for lr in (0.01, 0.02):
+        tx = make_optimizer(TrainConfig(optimizer="lbfgs", lr=lr, lbfgs_linesearch="backtracking"), 1)
+        v, g = jax.value_and_grad(f)(x0)
+        u, _ = tx.update(g, tx.init(x0), x0, value=v, grad=g, value_fn=f)
+        ups.append(np.asarray(u))
+    np.testing.assert_allclose(ups[1], 2 * ups[0], rtol=1e-12)
+    # the first direction is -g / ||g|| (optax's initial scaling, capped at a unit step)
+    g = np.asarray(jax.grad(f)(x0))
+    np.testing.assert_allclose(ups[0], -0.01 * g / np.linalg.norm(g), rtol=1e-12)
+    # strong Wolfe (zoom) starts from the same trial step and may lengthen it
+    tx = make_optimizer(TrainConfig(optimizer="lbfgs", lr=0.01), 1)
+    v, g = jax.value_and_grad(f)(x0)
+    u, _ = tx.update(g, tx.init(x0), x0, value=v, grad=g, value_fn=f)
+    assert f(optax.apply_updates(x0, u)) < f(x0 + ups[0])

@@ -134,3 +134,56 @@ def test_set_overrides_parse_types():
         apply_overrides(TrainConfig(), ["epochs=three"])
     with pytest.raises(ConfigError, match="key=value"):
         apply_overrides(TrainConfig(), ["epochs"])
+
+
+def _png(path, a):
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(a).save(path)
+
+
+def test_mini_imagenet_pools_the_few_shot_split_and_holds_out_one_sixth(tmp_path):
+    """The few-shot layout (train/val/test with disjoint classes) is pooled into one set of
+    classes, and the last 1/6 of each class's files (by name) are the test split: 600 images
+    per class give the paper's 500 / 100."""
+    from nclandscape.nets.data import load_mini_imagenet
+
+    rng = np.random.default_rng(1)
+    want = {}
+    for split, classes in (("train", ("n02", "n01")), ("val", ("n05",)), ("test", ("n03",))):
+        for c in classes:
+            for i in range(12):
+                a = rng.integers(0, 256, (6, 6, 3)).astype(np.uint8)
+                _png(tmp_path / "mini" / split / c / f"{c}_{i:03d}.png", a)
+                want[(c, i)] = a
+    ds = load_mini_imagenet(tmp_path / "mini", image_size=None, test_fraction=1 / 6)
+    assert ds.classes == ("n01", "n02", "n03", "n05")  # all splits' classes, sorted
+    assert ds.y_train.tolist() == sum(([k] * 10 for k in range(4)), [])
+    assert ds.y_test.tolist() == sum(([k] * 2 for k in range(4)), [])
+    np.testing.assert_array_equal(ds.x_test[0], want[("n01", 10)])  # last two files of n01
+    np.testing.assert_array_equal(ds.x_test[7], want[("n05", 11)])
+    np.testing.assert_array_equal(ds.x_train[10], want[("n02", 0)])
+    # the channel statistics are those of the train split
+    np.testing.assert_allclose(ds.mean, ds.x_train.reshape(-1, 3).mean(0) / 255, rtol=1e-12)
+    # 600 images per class: 500 / 100 (the paper's 50,000 / 10,000 over 100 classes)
+    from nclandscape.nets.data import _split_last
+
+    tr, te = _split_last({"c": [f"{i:03d}" for i in range(600)]}, ("c",), 1 / 6, "t")
+    assert (len(tr), len(te)) == (500, 100) and te[0][0] == "500"
+    # the csv layout (images/ + train.csv, label column = class)
+    (tmp_path / "csv" / "images").mkdir(parents=True)
+    rows = ["filename,label"]
+    for i in range(6):
+        for c in ("a", "b"):
+            _png(tmp_path / "csv" / "images" / f"{c}{i}.png", want[("n01", i)])
+            rows.append(f"{c}{i}.png,{c}")
+    (tmp_path / "csv" / "train.csv").write_text("\n".join(rows) + "\n")
+    ds = load_mini_imagenet(tmp_path / "csv", image_size=4)
+    assert ds.classes == ("a", "b") and ds.x_train.shape == (10, 4, 4, 3) and len(ds.y_test) == 2
+    cfg = TrainConfig(data="mini_imagenet", data_path=str(tmp_path / "mini"), image_size=6,
+                      test_fraction=0.25)
+    assert load_dataset(cfg).y_test.tolist() == sum(([k] * 3 for k in range(4)), [])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="mini_imagenet: no images"):
+        load_mini_imagenet(tmp_path / "empty")

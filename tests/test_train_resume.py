@@ -19,14 +19,14 @@ from nclandscape.nets.config import load_config_file
 from nclandscape.nets.runner import KILL_ENV, train
 
 ROOT = Path(__file__).resolve().parents[1]
-LOSSES = ROOT / "experiments" / "resnet" / "losses.py"
+CONFIG = ROOT / "experiments" / "resnet" / "fig3_optimizers.py"
 TIMING = ("wall_s", "images_per_s")
 
 
 def _cfg():
-    # the losses config's tiny MSE run: 64 images, batch 16 -> 4 steps per epoch
-    _, runs = load_config_file(LOSSES, tiny=True)
-    return runs["mse"].replace(epochs=3, checkpoint_every_steps=1, label="mse")
+    # the Fig. 3 config's tiny SGD run (MSE): 64 images, batch 16 -> 4 steps per epoch
+    _, runs = load_config_file(CONFIG, tiny=True)
+    return runs["sgd"].replace(epochs=3, checkpoint_every_steps=1, label="sgd")
 
 
 def _strip(records):
@@ -45,13 +45,13 @@ def test_resume_after_sigkill_mid_epoch_equals_uninterrupted(tmp_path):
 
     run = tmp_path / "killed"
     env = {**os.environ, KILL_ENV: "6", "JAX_ENABLE_X64": "1", "JAX_PLATFORMS": "cpu"}
-    cmd = [sys.executable, "-m", "nclandscape", "train", str(LOSSES), "--tiny", "--run", "mse",
+    cmd = [sys.executable, "-m", "nclandscape", "train", str(CONFIG), "--tiny", "--run", "sgd",
            "--out", str(run / "x"), "--set", "epochs=3", "--set", "checkpoint_every_steps=1",
            "--no-plot"]
-    # --out run/x with --run mse writes to run/x/mse
+    # --out run/x with --run sgd writes to run/x/sgd
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
-    run_dir = run / "x" / "mse"
+    run_dir = run / "x" / "sgd"
     # killed at global step 6 = epoch 2, step 2 of 4: one record written, mid-epoch checkpoint
     assert len(_lines(run_dir / "metrics.jsonl")) == 1
     assert (run_dir / "checkpoint.npz").exists()
@@ -98,12 +98,12 @@ def test_bad_data_path_then_fixed_rerun(tmp_path, capsys):
         train(bad, tmp_path / "run", log=None)
     assert [r["epoch"] for r in train(cfg, tmp_path / "run", log=None)] == [1]
     # through the CLI: bad input is exit code 2 with a one-line message
-    rc = cli.main(["train", str(LOSSES), "--tiny", "--out", str(tmp_path / "c"), "--set",
+    rc = cli.main(["train", str(CONFIG), "--tiny", "--out", str(tmp_path / "c"), "--set",
                    "data=cifar10_python", "--set", f"data_path={tmp_path}"])
     assert rc == 2
     assert "cifar10_python: missing file" in capsys.readouterr().err
     assert cli.main(["train", str(tmp_path / "nope.py"), "--out", str(tmp_path / "d")]) == 2
-    assert cli.main(["train", str(LOSSES), "--tiny", "--out", str(tmp_path / "e"),
+    assert cli.main(["train", str(CONFIG), "--tiny", "--out", str(tmp_path / "e"),
                      "--run", "hinge"]) == 2
 
 

@@ -1,34 +1,51 @@
-"""App. C (Fig. 8) of the MSE paper: polar landscapes for several (α, M) and for cross-entropy.
+"""Fig. 8 (App. C.2) of the MSE paper: K → ∞ gradient fields of MSE, rescaled MSE and CE.
 
-Command:   .venv/bin/python -m experiments.landscape.fig8        (tiny CI variant: --tiny --out DIR)
-Run time:  ~6 s on 2 CPU cores (float64; 12 panels of 61 x 91 points).
-Output:    experiments/landscape/results/fig8/{config.json, grids.npz, summary.jsonl, fig8.png}
-Expected:  rows 1-3, K = 10, α ∈ {1, 2, 4} down, M ∈ {1, 2, 4} across, s ∈ [0, 2M]: minimum at θ = 0,
-           s* = αM/(α + 1/9); along a row the pictures are identical up to the axis scale (M only
-           dilates), down a column the valley around θ = 0 narrows radially as α grows.
-           Row 4, cross-entropy at K = 10: with no weight decay the loss decreases forever along
-           θ = 0 (no finite minimiser: the infimum 0 is approached as s → ∞); with λ_H = 0.05 the
-           minimiser is finite on θ = 0; the K → ∞ panel is the centred limit CE − log(K − 1) →
-           −s cos θ (+ λ_H s²/2), minimised at s = 1/λ_H = 20, θ = 0.
+The paper: the K → ∞ rescaled MSE (its eq. 33) with gradient eq. 34, and the CE gradient eq. 35;
+"the arrows point to gradient descent directions with length proportional to the gradient
+norm". Ours: those closed forms (``nclandscape.landscape.limits``, checked by the tests against
+finite differences and against the real objective on the K → ∞ plane), arrows −(∂_θ f, ∂_s f)
+as gradient-descent steps of one step size per panel (``--unit-arrows`` for unit length),
+contours of the limiting loss behind them, θ ∈ [0, π].
+
+Eq. 35 differentiates the CE of only the two logits (s cos θ, s sin θ),
+log(1 + e^{s(sin θ − cos θ)}). The exact K → ∞ limit of the paper's eq. 32 is
+log(K − 1) − s cos θ + o(1), i.e. CE − log(K − 1) → −s cos θ, whose gradient (−cos θ, s sin θ)
+has no k'-pull. Panel (b) draws the paper's form, (e) the exact limit, (f) their difference
+log(e^{s cos θ} + e^{s sin θ}) (paper − exact).
+
+Panels (the text does not list the figure's (α, M); ours, as in Fig. 2): (a) MSE,
+(b) CE (eq. 35), (c) α = 5, M = 1, (d) α = 1, M = 5, (e) CE exact limit, (f) (b) − (e).
+
+Command:   python -m experiments.landscape.fig8        (tiny CI variant: --tiny --out DIR)
+Run time:  ~3 s on 2 CPU cores (closed forms, float64; 6 panels of 61 x 91 points).
+Output:    experiments/landscape/results/fig8/{config.json, grids.npz, summary.jsonl, fig8.png,
+           fig8_plane.png}
+Expected:  MSE: ∂_θ f = s sin θ is small next to ∂_s f near the solution (s = 1, θ = 0);
+           raising α or M raises the θ-component (αM s sin θ at α = 1) while the s-component
+           keeps its form, so the arrows turn towards θ = 0. CE (eq. 35): arrows turn towards
+           θ = 0 and grow with s; the exact limit's field (−cos θ, s sin θ) is M = α = 1's
+           angular part without any radial restoring force.
 """
 from experiments.landscape.runner import cli, default_out, run_polar, tiny
 
-ALPHAS = (1.0, 2.0, 4.0)
-MS = (1.0, 2.0, 4.0)
-
 CONFIG = {
     "name": "fig8",
-    "layout": [4, 3],
+    "layout": [2, 3],
     "s_points": 61,
     "theta_points": 91,
+    "theta_range": [0, "pi"],
+    "arrows": "norm",
     "panels": [
-        {"title": f"rescaled MSE alpha={a:g}, M={m:g}, K=10", "loss": "rescaled_mse", "K": 10, "alpha": a, "M": m,
-         "s_max": 2.0 * m}
-        for a in ALPHAS for m in MS
-    ] + [
-        {"title": "CE, K=10", "loss": "ce", "K": 10, "s_max": 8.0},
-        {"title": "CE, K=10, lambda_H=0.05", "loss": "ce", "K": 10, "lambda_H": 0.05, "s_max": 8.0},
-        {"title": "CE - log(K-1), K -> inf, lambda_H=0.05", "loss": "ce", "K": "inf", "lambda_H": 0.05, "s_max": 40.0},
+        {"title": "(a) MSE, K -> inf (eq. 34)", "loss": "mse", "closed_form": True, "s_max": 2.0},
+        {"title": "(b) CE, K -> inf, paper's form (eq. 35)", "loss": "ce_paper", "closed_form": True,
+         "s_max": 4.0},
+        {"title": "(c) rescaled MSE alpha = 5, M = 1 (eq. 34)", "loss": "rescaled_mse",
+         "closed_form": True, "alpha": 5.0, "M": 1.0, "s_max": 2.0},
+        {"title": "(d) rescaled MSE alpha = 1, M = 5 (eq. 34)", "loss": "rescaled_mse",
+         "closed_form": True, "alpha": 1.0, "M": 5.0, "s_max": 10.0},
+        {"title": "(e) CE - log(K-1), exact K -> inf limit: -s cos(theta)", "loss": "ce_exact",
+         "closed_form": True, "s_max": 4.0},
+        {"title": "(f) (b) - (e): log(e^{s cos} + e^{s sin})", "difference_of": [1, 4], "s_max": 4.0},
     ],
 }
 
@@ -36,6 +53,8 @@ CONFIG = {
 def main(argv=None):
     args = cli(__doc__, "fig8").parse_args(argv)
     cfg = tiny(CONFIG) if args.tiny else CONFIG
+    if args.unit_arrows:
+        cfg = {**cfg, "arrows": "unit"}
     return run_polar(cfg, args.out or default_out("fig8"))
 
 

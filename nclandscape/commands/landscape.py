@@ -28,6 +28,8 @@ def add_arguments(p):
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--out", default=None, help="write a PNG of the landscape with its gradient field")
     p.add_argument("--view", default="chart", help="--out drawing: chart (theta, s axes) or plane (the feature's plane)")
+    p.add_argument("--arrows", default="norm",
+                   help="--out arrows: norm (length proportional to the gradient norm, as the paper's Fig. 8) or unit")
 
 
 def _check(args):
@@ -41,6 +43,8 @@ def _check(args):
     K = parse_K(args.K)
     if getattr(args, "view", "chart") not in ("chart", "plane"):
         raise ConfigError(f"--view {args.view!r} is not allowed: choose chart or plane")
+    if getattr(args, "arrows", "norm") not in ("norm", "unit"):
+        raise ConfigError(f"--arrows {args.arrows!r} is not allowed: choose norm or unit")
     for name in ("alpha", "M"):
         v = getattr(args, name)
         if not math.isfinite(v) or v < 1:
@@ -137,7 +141,7 @@ def main(args) -> int:
         fig, axes = plots.figure()
         draw = plots.plot_plane if args.view == "plane" else plots.plot_polar
         draw(axes[0, 0], out["s"], out["theta"], out["loss"], np.asarray(grid.grad_s),
-             np.asarray(grid.grad_theta), title=title_of(out))
+             np.asarray(grid.grad_theta), title=title_of(out), arrow_length=args.arrows)
         plots.save(fig, args.out)
     if args.json:
         print_json(out)

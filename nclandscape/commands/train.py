@@ -14,10 +14,14 @@ or a root/<class>/*.png tree (data=image_folder)."""
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("config", help="experiment config file, e.g. experiments/resnet/losses.py")
+    parser.add_argument("config",
+                        help="experiment config file, e.g. experiments/resnet/fig3_optimizers.py")
     parser.add_argument("--out", required=True, help="output folder (created; resumed if present)")
     parser.add_argument("--tiny", action="store_true",
                         help="the config's tiny variant (seconds on a CPU; what CI runs)")
+    parser.add_argument("--cpu", action="store_true",
+                        help="the config's CPU variant: real data sized for a 2-core CPU "
+                             "(minutes per run)")
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config field (repeatable), e.g. --set epochs=10")
     parser.add_argument("--run", dest="runs", action="append", default=None, metavar="NAME",
@@ -64,16 +68,10 @@ def validate_args(args) -> dict:
     """Every check of ``train``, before any work or file: the config file (readable, valid
     Python), --run, --set, every field's type/range/int32 limit/NaN, and --out."""
     from nclandscape.errors import ConfigError
-    from nclandscape.nets.config import apply_overrides, load_config_file, validate
-    from nclandscape.validate import check_out_dir, read_json, read_text
+    from nclandscape.nets.config import (apply_overrides, load_config_file, load_config_module,
+                                         validate)
 
-    check_out_dir("--out", args.out)
-    src = read_text(args.config, "config file")
-    try:
-        compile(src, args.config, "exec")
-    except SyntaxError as e:
-        raise ConfigError(f"config file {args.config!r} has a syntax error at line {e.lineno}: {e.msg}") from None
-    _, runs = load_config_file(args.config, tiny=args.tiny)
+    _, runs = load_config_file(args.config, tiny=args.tiny, cpu=args.cpu)
     if args.runs:
         unknown = sorted(set(args.runs) - set(runs))
         if unknown:
@@ -121,4 +119,22 @@ def main(args) -> int:
     if not args.no_plot:
         for p in plot_run(dirs, out / "nc_curves"):
             print(f"wrote {p}")
+        mod = load_config_module(args.config)
+        if hasattr(mod, "figures"):  # extra overlays: {figure name: [run names]}
+            import inspect
+
+            size = {"tiny": args.tiny}
+            if "cpu" in inspect.signature(mod.figures).parameters:
+                size["cpu"] = args.cpu
+            for fig_name, names in mod.figures(**size).items():
+                sub = [out / n for n in names if (out / n / "metrics.jsonl").is_file()]
+                if sub:
+                    for p in plot_run(sub, out / fig_name):
+                        print(f"wrote {p}")
+        per_class = getattr(mod, "FEATURE_SCATTER_PER_CLASS", None)
+        if per_class:
+            from nclandscape.nets.features import feature_scatter
+
+            for p in feature_scatter(dirs, out / "features_3d", per_class=per_class):
+                print(f"wrote {p}")
     return 0

@@ -26,15 +26,31 @@ def figure(nrows: int = 1, ncols: int = 1, *, size=(4.2, 3.4)):
     return fig, axes
 
 
+ARROW_MODES = ("norm", "unit")
+
+
+def _check_arrows(mode: str) -> str:
+    if mode not in ARROW_MODES:
+        from nclandscape.errors import ConfigError
+
+        raise ConfigError(f"arrows={mode!r} is not allowed: choose norm (length proportional to the "
+                          "gradient norm, as the MSE paper) or unit")
+    return mode
+
+
 def plot_polar(ax, s, theta, loss, grad_s=None, grad_theta=None, *, title: str = "", arrows: int = 17,
-               levels: int = 30, mark_min: bool = True):
+               levels: int = 30, mark_min: bool = True, arrow_length: str = "norm"):
     """Filled contours of ``loss[i, j]`` at ``(theta[j], s[i])`` with the negative-gradient field.
 
     Axes: θ (radians, from ``w^k`` towards ``w^k'``) horizontally, ``s = ‖h‖`` vertically. Arrows are
-    ``−(∂f/∂θ, ∂f/∂s)`` (the gradient-descent direction in these coordinates), normalised to unit
-    length so that their direction is readable everywhere; their colour is ``log10`` of the
-    gradient magnitude.
+    ``−(∂f/∂θ, ∂f/∂s)`` (the gradient-descent direction in these coordinates).
+    ``arrow_length="norm"`` (default, as the MSE paper's Fig. 8): each arrow is the gradient-descent
+    step ``k (−∂_θ f, −∂_s f)`` in data units, one ``k`` per panel (the longest arrow spans 1.5
+    cells of the arrow lattice), so lengths are proportional to the gradient norm; white arrows.
+    ``"unit"``: unit length, so the direction is readable everywhere, coloured by ``log10`` of the
+    gradient norm.
     """
+    _check_arrows(arrow_length)
     s, theta, loss = np.asarray(s), np.asarray(theta), np.asarray(loss)
     lo, hi = np.nanpercentile(loss, 0), np.nanpercentile(loss, 98)
     lv = np.linspace(lo, hi if hi > lo else lo + 1.0, levels)
@@ -46,10 +62,19 @@ def plot_polar(ax, s, theta, loss, grad_s=None, grad_theta=None, *, title: str =
         ti = np.unique(np.linspace(0, len(theta) - 1, arrows).round().astype(int))
         U, V = -gt[np.ix_(si, ti)], -gs[np.ix_(si, ti)]
         mag = np.hypot(U, V)
-        nz = np.where(mag > 0, mag, 1.0)
         T, S = np.meshgrid(theta[ti], s[si])
-        ax.quiver(T, S, U / nz, V / nz, np.log10(np.where(mag > 0, mag, np.nan)), cmap="autumn",
-                  angles="xy", scale=arrows * 1.3, width=0.004)
+        colour = np.log10(np.where(mag > 0, mag, np.nan))
+        if arrow_length == "unit":
+            nz = np.where(mag > 0, mag, 1.0)
+            ax.quiver(T, S, U / nz, V / nz, colour, cmap="autumn", angles="xy", scale=arrows * 1.3,
+                      width=0.004)
+        else:  # each arrow is a gradient-descent step k (−∂_θ f, −∂_s f) in data units, one k
+            # per panel, chosen so that the longest arrow spans 1.5 cells of the arrow lattice
+            screen = np.hypot(U / (np.ptp(theta) or 1.0), V / (np.ptp(s) or 1.0))
+            top = np.nanmax(screen) if np.any(screen > 0) else 1.0
+            k = 1.5 / max(arrows - 1, 1) / top
+            ax.quiver(T, S, U * k, V * k, color="w", edgecolor="k", linewidth=0.4, angles="xy",
+                      scale_units="xy", scale=1.0, width=0.005)
     if mark_min:
         i, j = np.unravel_index(np.nanargmin(loss), loss.shape)
         ax.plot(theta[j], s[i], marker="*", color="w", markersize=10, markeredgecolor="k")
@@ -61,10 +86,13 @@ def plot_polar(ax, s, theta, loss, grad_s=None, grad_theta=None, *, title: str =
 
 
 def plot_plane(ax, s, theta, loss, grad_s=None, grad_theta=None, *, title: str = "", arrows: int = 15,
-               levels: int = 30):
+               levels: int = 30, arrow_length: str = "norm"):
     """The same landscape drawn in the plane of the feature itself: ``x = s cos θ`` along ``w^k``,
-    ``y = s sin θ`` across it, with the negative Euclidean gradient ``−∇_h f`` (unit-length arrows),
-    ``∇_h f = ∂f/∂s u_r + (1/s) ∂f/∂θ u_θ``. Axes are equal, so angles are true angles."""
+    ``y = s sin θ`` across it, with the negative Euclidean gradient ``−∇_h f``,
+    ``∇_h f = ∂f/∂s u_r + (1/s) ∂f/∂θ u_θ``; arrow lengths proportional to ``‖∇_h f‖`` (the
+    longest one cell) or, with ``arrow_length="unit"``, all one cell. Axes are equal, so angles
+    are true angles."""
+    _check_arrows(arrow_length)
     s, theta, loss = np.asarray(s), np.asarray(theta), np.asarray(loss)
     S, T = np.meshgrid(s, theta, indexing="ij")
     X, Y = S * np.cos(T), S * np.sin(T)
@@ -87,7 +115,8 @@ def plot_plane(ax, s, theta, loss, grad_s=None, grad_theta=None, *, title: str =
         gy = gs * np.sin(th) + gt / sr * np.cos(th)
         mag = np.hypot(gx, gy)
         ok = inside & (mag > 0)
-        ax.quiver(GX[ok], GY[ok], -gx[ok] / mag[ok], -gy[ok] / mag[ok], color="orange", angles="xy",
+        norm = mag[ok] if arrow_length == "unit" else np.full(int(ok.sum()), np.max(mag[ok], initial=1.0))
+        ax.quiver(GX[ok], GY[ok], -gx[ok] / norm, -gy[ok] / norm, color="orange", angles="xy",
                   scale=arrows * 1.3, width=0.004)
     k, l = np.unravel_index(np.nanargmin(loss), loss.shape)
     ax.plot(s[k] * np.cos(theta[l]), s[k] * np.sin(theta[l]), marker="*", color="w", markersize=10, markeredgecolor="k")

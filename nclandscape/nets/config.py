@@ -20,7 +20,8 @@ from nclandscape.errors import ConfigError
 @dataclass(frozen=True)
 class TrainConfig:
     # data
-    data: str = "cifar10_npz"          # tiny | cifar10_npz | cifar10_python | image_folder | mini_imagenet
+    data: str = "cifar10_npz"          # tiny | cifar10_npz | cifar10_python | image_folder |
+                                       # mini_imagenet
     data_path: str | None = "../shared/data/cifar10"
     shards: str = "abcde"              # cifar10_npz: which train shards (a = 10k .. abcde = 50k)
     train_per_class: int | None = None  # keep the first n images of each class (None: all)
@@ -176,16 +177,33 @@ def load_config_module(path):
     return mod
 
 
-def load_config_file(path, *, tiny: bool = False) -> tuple[TrainConfig, dict[str, TrainConfig]]:
-    """Run a config file; returns ``(base, {run_name: config})`` (one run named '' if no variants)."""
+def load_config_file(path, *, tiny: bool = False,
+                     cpu: bool = False) -> tuple[TrainConfig, dict[str, TrainConfig]]:
+    """Run a config file; returns ``(base, {run_name: config})`` (one run named '' if no variants).
+
+    ``tiny``: the CI variant (generated data, seconds); ``cpu``: the variant sized for a 2-core
+    CPU on real data (minutes); a config offers it by taking ``cpu`` in ``get_config`` (and
+    ``variants``)."""
+    import inspect
+
     p = Path(path)
+    if tiny and cpu:
+        raise ConfigError("--tiny and --cpu: choose one size")
     mod = load_config_module(p)
     if not hasattr(mod, "get_config"):
         raise ConfigError(f"config file {str(p)!r} defines no get_config(tiny=False)")
-    base = _as_config(mod.get_config(tiny=tiny))
+    size = {"tiny": tiny}
+    if cpu:
+        if "cpu" not in inspect.signature(mod.get_config).parameters:
+            raise ConfigError(f"config file {str(p)!r} has no --cpu variant "
+                              "(its get_config takes no cpu argument)")
+        size["cpu"] = True
+    base = _as_config(mod.get_config(**size))
     runs = {}
     if hasattr(mod, "variants"):
-        for name, over in mod.variants(tiny=tiny).items():
+        takes_cpu = "cpu" in inspect.signature(mod.variants).parameters
+        vs = mod.variants(**size) if takes_cpu else mod.variants(tiny=tiny)
+        for name, over in vs.items():
             runs[name] = from_dict({**base.to_dict(), **over})
     else:
         runs[""] = base
@@ -209,3 +227,13 @@ def dumps(cfg: TrainConfig) -> str:
 TINY = dict(data="tiny", tiny_classes=4, tiny_train_per_class=16, tiny_test_per_class=8,
             image_size=8, width=4, batch_size=16, epochs=4, lr_decay_epochs=3,
             restart_epochs=2, eval_batch_size=64, progress=False, fast_compile=True)
+
+# The CPU variant (``--cpu``) every figure config shares: real CIFAR-10, the first 50 train and
+# 30 test images of each class of shard a (500 / 300 images), ResNet18 at width 16 (d = 128),
+# batch 32 (15 steps per epoch), no augmentation (so the 500 images are memorised within the run,
+# as NC needs), 24 epochs with the step schedule's x0.1 every 10 epochs, a record every 3 epochs.
+# Sized for a 2-core CPU shared with other jobs: ~60 img/s niced, ~4 min per run. Configs add
+# their comparison on top.
+CPU = dict(data="cifar10_npz", shards="a", train_per_class=50, test_per_class=30, width=16,
+           batch_size=32, augment=False, epochs=24, lr_decay_epochs=10, restart_epochs=24,
+           eval_every=3, progress=False)

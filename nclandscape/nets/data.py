@@ -10,6 +10,12 @@ Sources (no downloads, ever):
 - ``image_folder``: ``root/<class_name>/*.png|jpg`` (miniImageNet style); if ``root`` holds
   ``train/`` and ``test/`` (or ``val/``) sub-folders those are the split, else a deterministic
   ``test_fraction`` of each class is held out.
+- ``mini_imagenet``: miniImageNet's 100 classes (600 images each) pooled from whatever split
+  the copy comes in (``root/<class>/``, the few-shot ``root/{train,val,test}/<class>/`` with
+  64/16/20 disjoint classes, or ``root/images/*.jpg`` with ``train.csv``/``val.csv``/``test.csv``
+  of ``filename,label``), then split per class as the MSE paper does: the last ``test_fraction``
+  (1/6: 100 of 600) of each class's files, by name, are the test set, so 50,000 train and
+  10,000 test images cover all 100 classes.
 - ``tiny``: a small generated, learnable data set for tests (class = colour pattern + noise).
 
 A missing or malformed path raises :class:`nclandscape.errors.ConfigError` naming what to change.
@@ -30,7 +36,7 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
-SOURCES = ("tiny", "cifar10_npz", "cifar10_python", "image_folder")
+SOURCES = ("tiny", "cifar10_npz", "cifar10_python", "image_folder", "mini_imagenet")
 
 
 class Dataset(NamedTuple):
@@ -208,6 +214,63 @@ def load_image_folder(data_path, *, image_size: int | None = None,
     return Dataset(x, y, xt, yt, tuple(classes), mean, std)
 
 
+MINI_HINT = ("set data_path to a miniImageNet copy: root/<class>/*.jpg, root/{train,val,test}/"
+             "<class>/*.jpg, or root/images/*.jpg with root/{train,val,test}.csv")
+
+
+def _split_last(files_by_class, classes, test_fraction: float, what: str):
+    """Per class (files sorted by name): the last ``round(test_fraction n)`` files are test."""
+    if not 0.0 < test_fraction < 1.0:
+        raise ConfigError(f"{what}: test_fraction={test_fraction}; use 0 < f < 1")
+    train, test = [], []
+    for k, c in enumerate(classes):
+        fk = sorted(files_by_class[c])
+        n_test = max(1, int(round(test_fraction * len(fk))))
+        if n_test >= len(fk):
+            raise ConfigError(f"{what}: class {c!r} has {len(fk)} image(s), too few to hold out "
+                              f"a test split at test_fraction={test_fraction}")
+        train += [(f, k) for f in fk[:-n_test]]
+        test += [(f, k) for f in fk[-n_test:]]
+    return train, test
+
+
+def mini_imagenet_files(root: Path) -> dict[str, list[Path]]:
+    """``{class (wnid): [image paths]}`` of a miniImageNet copy in any of the layouts above."""
+    by_class: dict[str, list[Path]] = {}
+    csvs = [root / f"{s}.csv" for s in ("train", "val", "test") if (root / f"{s}.csv").is_file()]
+    if csvs and (root / "images").is_dir():
+        for c in csvs:
+            for line in c.read_text().splitlines()[1:]:  # header: filename,label
+                if line.strip():
+                    name, label = (t.strip() for t in line.split(",")[:2])
+                    by_class.setdefault(label, []).append(root / "images" / name)
+        return by_class
+    split_dirs = [root / s for s in ("train", "val", "test") if (root / s).is_dir()]
+    for base in split_dirs or [root]:
+        for cdir in sorted(d for d in base.iterdir() if d.is_dir()):
+            fs = [f for f in cdir.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS]
+            if fs:
+                by_class.setdefault(cdir.name, []).extend(fs)
+    return by_class
+
+
+def load_mini_imagenet(data_path, *, image_size: int | None = 84,
+                       test_fraction: float = 1 / 6) -> Dataset:
+    """miniImageNet with the MSE paper's split (module docstring); images resized to
+    ``image_size`` (84, the usual size; None keeps the files' size)."""
+    root = _check_dir(data_path, "mini_imagenet", MINI_HINT)
+    by_class = mini_imagenet_files(root)
+    if not by_class:
+        raise ConfigError(f"mini_imagenet: no images found under {str(root)!r}; {MINI_HINT}")
+    classes = tuple(sorted(by_class))
+    train_files, test_files = _split_last(by_class, classes, test_fraction, "mini_imagenet")
+    x, y = _stack(train_files, image_size)
+    xt, yt = _stack(test_files, image_size if image_size is not None else x.shape[1])
+    mean = tuple(float(m) for m in x.reshape(-1, 3).mean(0) / 255)
+    std = tuple(float(s) for s in x.reshape(-1, 3).std(0) / 255 + 1e-8)
+    return Dataset(x, y, xt, yt, classes, mean, std)
+
+
 # --------------------------------------------------------------------------- tiny generated data
 def tiny_dataset(*, num_classes: int = 4, n_train: int = 16, n_test: int = 8,
                  image_size: int = 8, noise: float = 40.0, seed: int = 0) -> Dataset:
@@ -253,6 +316,10 @@ def load_dataset(cfg) -> Dataset:
     elif cfg.data == "image_folder":
         ds = load_image_folder(_resolve(cfg.data_path), image_size=cfg.image_size,
                                test_fraction=cfg.test_fraction)
+    elif cfg.data == "mini_imagenet":
+        ds = load_mini_imagenet(_resolve(cfg.data_path),
+                                image_size=84 if cfg.image_size is None else cfg.image_size,
+                                test_fraction=cfg.test_fraction)
     else:
         raise ConfigError(f"unknown data={cfg.data!r}; choose one of {', '.join(SOURCES)}")
     x, y = balanced_subset(ds.x_train, ds.y_train, cfg.train_per_class)

@@ -11,8 +11,8 @@ Models are ``partial``s with explicit variables::
 features* ``h`` in one of two ways (``feature_layer``):
 
 - ``"last_block"`` (the MSE paper's ResNet18): the second convolution of the last residual block
-  has d output channels and its shortcut becomes a 1x1 convolution + batch norm to d channels,
-  so ``h`` is the pooled d-channel output (non-negative: the block ends with a ReLU) and a
+  has d output channels and, when d differs from the block's width, its shortcut becomes a 1x1
+  convolution + batch norm to d channels, so ``h`` is the pooled d-channel output (non-negative: the block ends with a ReLU) and a
   small d (e.g. d = K) removes most of that block's parameters;
 - ``"linear"``: a linear layer (no activation) from the pooled ``8 width``-d representation to d.
 
@@ -38,11 +38,15 @@ conv_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
 FEATURE_LAYERS = ("linear", "last_block")
 
 
-def simplex_etf(num_classes: int, dim: int, *, seed: int = 0) -> np.ndarray:
+def simplex_etf(num_classes: int, dim: int, *, seed: int | None = None) -> np.ndarray:
     """A ``(K, d)`` simplex ETF with unit rows: ``W W^T = K/(K-1) (I - 1 1^T / K)``.
 
     ``W = sqrt(K/(K-1)) V R`` with ``V`` an orthonormal basis of the complement of ``1`` (K x K-1)
-    and ``R`` ``(K-1) x d`` with orthonormal rows (a seeded random rotation). Needs ``d >= K-1``.
+    and ``R`` ``(K-1) x d`` with orthonormal rows. Needs ``d >= K-1``. ``seed=None`` (the
+    default, the MSE paper's choice): for ``d >= K`` the standard ETF in the first K coordinates,
+    ``W = sqrt(K/(K-1)) [I - 1 1^T/K, 0]`` (``R = [V^T 0]``), whose null space holds the
+    all-ones direction, so non-negative (post-ReLU) features can reach every class target; an
+    integer ``seed``: ``R`` a seeded random rotation.
     """
     K, d = int(num_classes), int(dim)
     if K < 2:
@@ -54,9 +58,12 @@ def simplex_etf(num_classes: int, dim: int, *, seed: int = 0) -> np.ndarray:
     centre = np.eye(K) - np.ones((K, K)) / K
     _, vecs = np.linalg.eigh(centre)
     V = vecs[:, 1:]  # eigenvalue 0 (the ones direction) comes first
-    rng = np.random.default_rng(seed)
-    Q, _ = np.linalg.qr(rng.standard_normal((d, d)))
-    R = Q[: K - 1, :]
+    if seed is None:
+        R = np.eye(K - 1) if d == K - 1 else np.concatenate([V.T, np.zeros((K - 1, d - K))], 1)
+    else:
+        rng = np.random.default_rng(seed)
+        Q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+        R = Q[: K - 1, :]
     return np.sqrt(K / (K - 1)) * V @ R
 
 
@@ -94,7 +101,7 @@ class ResNet(nn.Module):
     feature_layer: str = "linear"  # "linear" | "last_block" (module docstring)
     classifier_bias: bool = True
     fixed_etf: bool = False
-    etf_seed: int = 0
+    etf_seed: int | None = None  # simplex_etf's seed (None: the standard embedding)
     dtype: Any = jnp.float32
     act: Callable = nn.relu
 

@@ -62,8 +62,8 @@ class TrainState(NamedTuple):
 # --------------------------------------------------------------------------- factories
 def make_model(cfg: TrainConfig, num_classes: int) -> ResNet:
     return ResNet18(num_classes=num_classes, width=cfg.width, feature_dim=cfg.feature_dim,
-                    feature_layer=cfg.feature_layer, classifier_bias=cfg.classifier_bias, fixed_etf=cfg.fixed_etf,
-                    etf_seed=cfg.seed, dtype=jnp.bfloat16 if cfg.bf16 else jnp.float32)
+                    feature_layer=cfg.feature_layer, classifier_bias=cfg.classifier_bias,
+                    fixed_etf=cfg.fixed_etf, dtype=jnp.bfloat16 if cfg.bf16 else jnp.float32)
 
 
 def cosine_warm_restarts(peak: float, period: int, mult: int = 1, floor: float = 0.0) -> Callable:
@@ -101,7 +101,8 @@ def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> optax.GradientTran
     L-BFGS scales its direction by ``-lr`` before the line search, whose first trial step is 1:
     so ``lr`` is the first trial step of every search, as ``torch.optim.LBFGS(lr=...,
     line_search_fn="strong_wolfe")`` (the zoom search enforces the strong Wolfe conditions and
-    may lengthen or shorten that step). Weight decay is *not* here: it is in the loss (:func:`nclandscape.nets.losses.objective`).
+    may lengthen or shorten that step). Weight decay is *not* here: it is in the loss
+    (:func:`nclandscape.nets.losses.objective`).
     """
     sched = make_schedule(cfg, steps_per_epoch)
     if cfg.optimizer == "sgd":
@@ -272,8 +273,8 @@ _NOT_IN_PROGRAMS = dict(epochs=1, eval_every=1, eval_batch_size=1, metric_max_sa
                         tiny_train_per_class=1, tiny_test_per_class=1, data_seed=0,
                         weight_decay=0.0, alpha=1.0, M=1.0, test_fraction=0.5)
 _SAME_PROGRAM_LOSS = {"mse": "rescaled_mse"}
-_MODEL_FIELDS = ("width", "feature_dim", "feature_layer", "classifier_bias", "fixed_etf", "bf16", "seed",
-                 "fast_compile")
+_MODEL_FIELDS = ("width", "feature_dim", "feature_layer", "classifier_bias", "fixed_etf", "bf16",
+                 "seed", "fast_compile")
 
 
 def _program_key(cfg: TrainConfig) -> TrainConfig:
