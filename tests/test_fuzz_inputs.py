@@ -60,6 +60,18 @@ def _otherdir(root: Path):
 F = "fx/"  # fixtures folder (relative to the test's working folder)
 
 CASES = [
+    # decompose
+    ["decompose", "missing.npz"],
+    ["decompose", "x.npz", "--lambda-W", "-1"],
+    ["decompose", "x.npz", "--lambda-H", "nan"],
+    ["decompose", "x.npz", "--class-sizes", "a,b"],
+    # central-path
+    ["central-path", "--K", "1"],
+    ["central-path", "--n", "0"],
+    ["central-path", "--d", "0"],
+    ["central-path", "--flow", "sideways"],
+    ["central-path", "--points", "0"],
+    ["central-path", "--t-max", "-1"],
     # theory
     ["theory", "--K", "1"],
     ["theory", "--K", "4000000000"],

@@ -17,7 +17,7 @@ from nclandscape.optbench.run import bench_dtype, read_optimizer_file, tol_of
 from nclandscape.optbench.sgd import batch_key, steps_per_epoch
 from nclandscape.optbench.summary import first_reach, per_seed, quantile, resolve_f_star, summarize
 from nclandscape.metrics import nc_metrics
-from nclandscape.solve import solve
+from nclandscape.solve import DEFAULT_TOL, solve
 from nclandscape.theory import mse_global_min
 from nclandscape.ufm import init_params
 
@@ -348,7 +348,7 @@ def test_cli_bad_input_exits_2(tmp_path, capsys):
 
 def test_float32_stays_float32():
     cfg = BenchConfig(K=MSE.K, n=MSE.n, d=MSE.d, seeds=3, steps=4, record_every=2, optimizers=("gd",))
-    assert bench_dtype(cfg) == jnp.float32 and tol_of(cfg, jnp.float32) == 1e-5
+    assert bench_dtype(cfg) == jnp.float32 and tol_of(cfg, jnp.float32) == DEFAULT_TOL["float32"]
     cols, meta = run_optimizer(cfg, "gd")
     assert meta["dtype"] == "float32"
     prob = cfg.problem()

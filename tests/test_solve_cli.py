@@ -36,7 +36,7 @@ def test_theory_json_contract(capsys):
     ("solve", "--d", "0"),
     ("solve", "--lambda-W", "-0.1"),
     ("solve", "--loss", "hinge"),
-    ("solve", "--optimizer", "newton"),
+    ("solve", "--optimizer", "bfgs"),
     ("solve", "--lambda-H", "nan"),
 ])
 def test_bad_input_exits_2_with_one_line(capsys, argv):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from nclandscape.commands._common import add_problem_args, print_json, problem_from_args
+from nclandscape.errors import ConfigError
 
 NAME = "solve"
 HELP = "optimise one UFM problem (GD, momentum, Nesterov, Adam, L-BFGS) and report gap and NC metrics"

@@ -68,9 +68,15 @@ def validate_args(args) -> dict:
     """Every check of ``train``, before any work or file: the config file (readable, valid
     Python), --run, --set, every field's type/range/int32 limit/NaN, and --out."""
     from nclandscape.errors import ConfigError
-    from nclandscape.nets.config import (apply_overrides, load_config_file, load_config_module,
-                                         validate)
+    from nclandscape.nets.config import apply_overrides, load_config_file, validate
+    from nclandscape.validate import check_out_dir, read_json, read_text
 
+    check_out_dir("--out", args.out)
+    src = read_text(args.config, "config file")
+    try:
+        compile(src, args.config, "exec")
+    except SyntaxError as e:
+        raise ConfigError(f"config file {args.config!r} has a syntax error at line {e.lineno}: {e.msg}") from None
     _, runs = load_config_file(args.config, tiny=args.tiny, cpu=args.cpu)
     if args.runs:
         unknown = sorted(set(args.runs) - set(runs))
