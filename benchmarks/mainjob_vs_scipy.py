@@ -77,13 +77,56 @@ def scipy_solve(c):
     return time.perf_counter() - t0, float(r.fun), int(r.nit)
 
 
+def scipy_loop(configs, total: int) -> dict:
+    import numpy as np
+
+    from nclandscape.theory import mse_global_min
+
+    times, within, iters = [], 0, []
+    for c in configs:
+        t, f, nit = scipy_solve(c)
+        fs = mse_global_min(c["K"], c["n"], c["d"], c["lambda_W"], c["lambda_H"], c["lambda_b"]).f_star
+        times.append(t)
+        iters.append(nit)
+        within += abs(f - fs) <= REL * abs(fs)
+    return {"configurations": len(configs), "wall_s": float(sum(times)),
+            "scaled_wall_s": float(sum(times)) * total / len(configs), "within_1e-8": int(within),
+            "median_iterations": float(np.median(iters)),
+            "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default")}
+
+
+def _scipy_only(seed: int, n_lbfgs: int, n: int) -> int:
+    """The SciPy loop alone, in this process's BLAS setting (NumPy/SciPy load before nclandscape)."""
+    import numpy as np
+    import scipy.optimize  # noqa: F401  (loads OpenBLAS with the environment's thread count)
+
+    blas = os.environ.get("OPENBLAS_NUM_THREADS", "default")
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    from nclandscape.sweep import SweepSpec
+    from nclandscape.sweep.engine import resolve_config
+
+    configs = [resolve_config(c, np.float64) for c in SweepSpec.from_toml(SPEC).configs()]
+    rng = np.random.default_rng(seed)  # the same draws as the main process: lbfgs subset, then SciPy's
+    rng.choice(len(configs), size=min(n_lbfgs, len(configs)), replace=False)
+    sub = rng.choice(len(configs), size=min(n, len(configs)), replace=False)
+    out = scipy_loop([configs[int(i)] for i in sub], len(configs))
+    out["blas_threads"] = blas
+    print(json.dumps(out))
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scipy-subset", type=int, default=60, help="configurations the SciPy loop runs (scaled up)")
     ap.add_argument("--lbfgs-subset", type=int, default=338, help="configurations the engine's lbfgs runs (scaled up)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the random subsets")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--scipy-only", nargs=3, type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.scipy_only:
+        return _scipy_only(*args.scipy_only)
 
     import jax
 
@@ -112,19 +155,20 @@ def main(argv=None) -> int:
         r["scaled_wall_s"] = r["wall_s"] * len(configs) / len(sub)
         out["engine_lbfgs_subset"] = r
     sub = rng.choice(len(configs), size=min(args.scipy_subset, len(configs)), replace=False)
-    times, within, iters = [], 0, []
-    for i in sub:
-        c = configs[int(i)]
-        t, f, nit = scipy_solve(c)
-        fs = mse_global_min(c["K"], c["n"], c["d"], c["lambda_W"], c["lambda_H"], c["lambda_b"]).f_star
-        times.append(t)
-        iters.append(nit)
-        within += abs(f - fs) <= REL * abs(fs)
-    out["scipy_lbfgsb_subset"] = {"configurations": len(sub), "wall_s": float(sum(times)),
-                                  "scaled_wall_s": float(sum(times)) * len(configs) / len(sub),
-                                  "within_1e-8": int(within), "median_iterations": float(np.median(iters))}
+    out["scipy_lbfgsb_subset"] = scipy_loop([configs[int(i)] for i in sub], len(configs))
+    # The same loop as a user runs it, in a fresh process with NumPy's default BLAS threads
+    # (importing nclandscape sets OPENBLAS_NUM_THREADS=1 in this one).
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    r = subprocess.run([sys.executable, __file__, "--scipy-only", str(args.seed), str(args.lbfgs_subset),
+                        str(args.scipy_subset)],
+                       env=env, capture_output=True, text=True, check=True)
+    out["scipy_lbfgsb_subset_default_blas_threads"] = json.loads(r.stdout.strip().splitlines()[-1])
     e, s = out["engine_newton"], out["scipy_lbfgsb_subset"]
     out["speedup_engine_vs_scipy"] = s["scaled_wall_s"] / e["wall_s"]
+    out["speedup_engine_vs_scipy_default_blas_threads"] = (
+        out["scipy_lbfgsb_subset_default_blas_threads"]["scaled_wall_s"] / e["wall_s"])
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
@@ -139,7 +183,11 @@ def main(argv=None) -> int:
     print(f"  {'scipy L-BFGS-B loop (subset)':28s} {s['wall_s']:8.1f} s on {s['configurations']} -> {s['scaled_wall_s']:.1f} s "
           f"scaled (a random subset, scaled to all {len(configs)}); within 1e-8: {s['within_1e-8']}/{s['configurations']}, "
           f"median {s['median_iterations']:.0f} iterations")
-    print(f"  speed-up, engine newton vs SciPy loop: {out['speedup_engine_vs_scipy']:.1f}x")
+    d = out["scipy_lbfgsb_subset_default_blas_threads"]
+    print(f"  {'same, default BLAS threads':28s} {d['wall_s']:8.1f} s on {d['configurations']} -> {d['scaled_wall_s']:.1f} s "
+          f"scaled; within 1e-8: {d['within_1e-8']}/{d['configurations']}")
+    print(f"  speed-up, engine newton vs SciPy loop: {out['speedup_engine_vs_scipy']:.1f}x (one BLAS thread), "
+          f"{out['speedup_engine_vs_scipy_default_blas_threads']:.1f}x (default BLAS threads)")
     return 0
 
 

@@ -22,10 +22,11 @@ from nclandscape.theory import mse_global_min
 from nclandscape.ufm import init_params
 
 # One small MSE benchmark shared by the row tests: 45 steps recorded every 10 (a 5-step
-# remainder chunk), tol 1e-5 so that L-BFGS seeds stop early under solve's rule. (nesterov is
+# remainder chunk), tol 2e-4 (gradient threshold tol·λ_s = 1e-5) so that L-BFGS seeds stop early
+# under solve's rule. (nesterov is
 # momentum with one optax flag; it is left out to keep the compile time of the suite down.)
 MSE = BenchConfig(K=4, n=3, d=5, lambda_W=5e-2, lambda_H=5e-2, lambda_b=1e-2, seeds=3, steps=45, record_every=10,
-                  optimizers=("sgd", "momentum", "adam", "lbfgs"), x64=True, tol=1e-5,
+                  optimizers=("sgd", "momentum", "adam", "lbfgs"), x64=True, tol=2e-4,
                   lr_overrides=(("sgd", 0.2),), no_plots=True)
 
 
@@ -86,7 +87,7 @@ def test_rows_match_single_solve_runs(mse_dir, solve_runs):
             # NC metrics go through eigh/normalisations: rel 1e-8 covers last-bit differences
             # of the parameters; abs 1e-12 for metrics that are ~0 at collapsed points.
             assert float(row[k]) == pytest.approx(float(getattr(m, k)), rel=1e-8, abs=1e-12), (name, s, k)
-    assert early > 0  # the tol=1e-5 stopping rule was exercised (L-BFGS stops before 45 steps)
+    assert early > 0  # the stopping rule was exercised (L-BFGS stops before 45 steps)
 
 
 def test_summary_rows_are_medians_of_solve_runs(mse_dir, solve_runs):
