@@ -139,3 +139,18 @@ def test_phase_diagram_marks_failed_cells(tmp_path):
         plt.Axes.set_title = orig
     assert all(p.exists() for p in paths)
     assert "2 row(s) not ok in 2 crossed cell(s)" in titles[0]
+
+
+def test_sweep_rows_carry_the_mse_decomposition(tmp_path):
+    """Vanilla-MSE rows: the five terms of the decomposition sum to the row's objective (1e-10
+    relative, float64); cross-entropy rows leave them NaN."""
+    spec = SweepSpec({"optimizer": "gd", "steps_max": 30, "K": 3, "n": 2, "d": 2, "lambda_b": 1e-2},
+                     {"loss": ["mse", "ce"], "seed": [0, 1]}, None, {"x64": True})
+    run_sweep(spec, tmp_path / "s", progress=False)
+    cols = ("L_nc1_within", "L_nc1_ridge", "L_nc23", "L_perp", "L_features")
+    for r in sweep_rows(tmp_path / "s"):
+        if r["loss"] == "mse":
+            assert sum(r[c] for c in cols) == pytest.approx(r["objective"], rel=1e-10)
+            assert r["L_perp"] >= 0
+        else:
+            assert all(np.isnan(r[c]) for c in cols)

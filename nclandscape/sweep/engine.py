@@ -38,8 +38,11 @@ from nclandscape.sweep.store import ResultStore
 from nclandscape.theory import ce_global_min, mse_global_min
 from nclandscape.ufm import HParams, Problem, UFMData, init_params
 
+# The MSE decomposition's five terms (docs/central_path.md); NaN where the loss is not vanilla MSE
+# or the dynamics is reduced.
+DECOMPOSITION_COLUMNS = ("L_nc1_within", "L_nc1_ridge", "L_nc23", "L_perp", "L_features")
 OUTPUT_COLUMNS = ("objective", "f_star", "gap", "grad_norm", "nc1", "nc2", "nc3", "nc4",
-                  "numerical_rank", "min_cos_margin", "steps", "status")
+                  "numerical_rank", "min_cos_margin", "steps", "status") + DECOMPOSITION_COLUMNS
 
 
 def padded_size(x: int) -> int:
@@ -212,7 +215,9 @@ def make_programs(bucket: "Bucket", dtype, *, hessian: bool = False, fused: str 
 
         def metrics_one(x, state):
             rparams, rdata = state
-            return dict(reduced_metrics(rparams, rdata)._asdict())
+            out = dict(reduced_metrics(rparams, rdata)._asdict())
+            out.update({k: jnp.asarray(jnp.nan, dtype) for k in DECOMPOSITION_COLUMNS})
+            return out
 
         if fused != "off":
             from nclandscape.reduced.fused import fused_reduced_solve
@@ -273,11 +278,25 @@ def make_programs(bucket: "Bucket", dtype, *, hessian: bool = False, fused: str 
         m = nc_metrics(params.W, params.H, params.b * data.bias, data.Y,
                        sample_mask=data.sample_mask, class_mask=data.class_mask, dim=x["d"])
         out = dict(m._asdict())
+        out.update(_decomposition_columns(x, params, data, bucket.family == "mse", dtype))
         if hessian:
             out.update(sweep_columns(objective, params, data, _hparams(x)))
         return out
 
     return Programs(init_one, step_one, go_one, final_one, None, metrics_one)
+
+
+def _decomposition_columns(x, params, data: UFMData, mse_family: bool, dtype) -> dict:
+    """The five terms of the MSE decomposition at the final point (vanilla MSE only, else NaN)."""
+    nan = jnp.asarray(jnp.nan, dtype)
+    if not mse_family:
+        return {k: nan for k in DECOMPOSITION_COLUMNS}
+    from nclandscape.central_path import JSON_KEYS, decomposition
+
+    t = decomposition(params.W, params.H, params.b * data.bias, data.Y, _hparams(x), sample_mask=data.sample_mask,
+                      class_mask=data.class_mask, bias=data.bias)
+    vanilla = (x["alpha"] == 1.0) & (x["M"] == 1.0)
+    return {JSON_KEYS[k]: jnp.where(vanilla, v, nan) for k, v in t._asdict().items()}
 
 
 def _finish(outs: dict, status, dtype) -> dict:
