@@ -1,7 +1,7 @@
 """Hessian benchmarks: structured exact spectrum vs its baselines, and the dense path vmapped.
 
     .venv/bin/python benchmarks/hessian_bench.py                 # CPU defaults (~3-6 min on 2 cores)
-    .venv/bin/python benchmarks/hessian_bench.py --configs 256   # the issue's GPU measurement
+    .venv/bin/python benchmarks/hessian_bench.py --configs 256   # the GPU measurement
 
 1. Structured exact spectrum at a class-collapsed point of K=10, n=1000, d=16 (P = 160,170), vs
    two baselines measured in the same run: 100-step Lanczos on HVPs at the same point (the only

@@ -36,7 +36,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--K", type=int, default=10)
     p.add_argument("--d", type=int, default=64)
-    p.add_argument("--B", type=int, default=4096, help="configurations per batch (the issue's value is 4096)")
+    p.add_argument("--B", type=int, default=4096, help="configurations per batch (4096 by default)")
     p.add_argument("--ns", default="100,10000", help="comma-separated samples per class")
     p.add_argument("--steps", type=int, default=10, help="GD steps per timed call")
     p.add_argument("--repeats", type=int, default=5)

@@ -28,7 +28,7 @@ _struct_jit = jax.jit(structured_spectrum, static_argnums=0)
 _cols_jit = jax.jit(sweep_columns, static_argnums=0, static_argnames=("method", "dense_max", "lanczos_steps"))
 
 # Eigenvalues here are O(1e-3 … 1); float64 eigh of a P <= 100 symmetric matrix is accurate to
-# ~1e-15 · ‖A‖, so 1e-9 (the bar) leaves six orders of margin.
+# ~1e-15 · ‖A‖, so 1e-9 (the target) leaves six orders of margin.
 TOL = 1e-9
 
 

@@ -77,7 +77,7 @@ def test_extreme_eigenvalues_of_prescribed_spectrum_P2000():
 def test_ufm_hessian_extremes_match_dense():
     """P = 292 / 288 (K=4, n=8, d=8): a random point (CE) and a saddle of the no-bias family (MSE,
     eigenvalues of multiplicity up to 7·…, Krylov breakdown) — 120 steps reach the extremes to
-    rounding (measured 1e-16; asserted 1e-8, the issue's bar). The same at P = 798 and 1,960 is
+    rounding (measured 1e-16; asserted 1e-8, the target). The same at P = 798 and 1,960 is
     in docs/hessian.md (too slow for the test budget on 2 cores)."""
     K, n, d = 4, 8, 8
     pr = Problem(K=K, n=n, d=d, lambda_W=1e-2, lambda_H=1e-2, loss="ce")

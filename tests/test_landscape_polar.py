@@ -5,8 +5,8 @@ with (a) the closed forms of THEORY.md §7 written out in NumPy, and (b) the ful
 :mod:`nclandscape.objectives` at a W, H with the feature placed in the plane.
 
 Tolerances: every compared quantity is a handful of float64 operations on numbers of size
-<= ~100, so rounding is ~1e-14 relative; we ask for 1e-10 relative-or-absolute (the issue's
-"1e-10") and say so where something looser is needed.
+<= ~100, so rounding is ~1e-14 relative; we ask for 1e-10 relative-or-absolute
+and say so where something looser is needed.
 """
 import math
 

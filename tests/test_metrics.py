@@ -24,7 +24,7 @@ def _etf_solution(K, n, d, seed=0, scale_w=1.7, scale_h=0.4):
 def test_zero_on_constructed_nc_solutions(K, n, d):
     W, H, b, Y = _etf_solution(K, n, d)
     m = jax.jit(nc_metrics)(*map(jnp.asarray, (W, H, b, Y)))
-    # float64 on an exactly collapsed point: only rounding (~1e-16) remains; 1e-12 is the bound.
+    # float64 on an exactly collapsed point: only rounding (~1e-16) remains; 1e-12 is the target accuracy.
     for v in (m.nc1, m.nc2, m.nc3, m.nc4):
         assert abs(float(v)) < 1e-12
     assert float(m.numerical_rank) == pytest.approx(1.0, abs=1e-12)

@@ -1,4 +1,4 @@
-"""optbench (issue 7): rows against single ``solve`` runs, minibatch SGD against a plain loop,
+"""optbench: rows against single ``solve`` runs, minibatch SGD against a plain loop,
 L-BFGS to the closed-form f*, summary definitions, resume and plotting from files."""
 import csv
 import json
@@ -249,7 +249,7 @@ def test_lbfgs_float64_reaches_gap_1e_8(cfg):
     a = per_seed(cols)
     g = mse_global_min(cfg.K, cfg.n, cfg.d, cfg.lambda_W, cfg.lambda_H, cfg.lambda_b, bias=cfg.bias)
     gap = a["value"][-1] - g.f_star
-    assert np.all(np.abs(gap) <= 1e-8), gap  # the issue's bound (measured: <= 1e-15)
+    assert np.all(np.abs(gap) <= 1e-8), gap  # the target accuracy (measured: <= 1e-15)
 
 
 # --------------------------------------------------------------------------- summary definitions

@@ -97,7 +97,7 @@ def test_reduced_trajectory_equals_full(loss, optimizer):
         full, red, rec = run(p0, data, hp, *_reducer(loss)(p0, data))
         assert int(full.steps) == int(red.steps) == 200
         assert np.isfinite(float(full.value)) and float(full.value) < float(mse_objective(p0, data, hp))
-        # 1e-10 absolute on O(1) entries (the bound): 200 steps of float64 rounding
+        # 1e-10 absolute on O(1) entries (the target accuracy): 200 steps of float64 rounding
         # accumulate to ~2e-15 (GD, momentum, Nesterov) and ~1e-12 (L-BFGS) here; a wrong update
         # would be O(lr · gradient).
         errs = [abs(float(full.value - red.value)), float(jnp.max(jnp.abs(full.params.W - rec.W))),

@@ -70,7 +70,7 @@ def test_tiny_variant_runs(path, tmp_path, capsys):
         step = runner._step_programs(key, n // cfg.batch_size, cfg.tiny_classes, (0.5,) * 3,
                                      (0.25,) * 3, (8, 8, 3))[2]
         assert step._cache_size() == 1, cfg.optimizer
-    # the lead's `nclandscape plot DIR` contract: DIR of a config is a training run (folder)
+    # the `nclandscape plot DIR` contract: DIR of a config is a training run (folder)
     assert is_training_run(out)
     again = plot_run([out], tmp_path / "fig.png")
     assert [p.name for p in again] == ["fig.png", "fig.pdf"] and again[0].stat().st_size > 10_000

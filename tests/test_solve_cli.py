@@ -63,7 +63,7 @@ def test_solve_lbfgs_x64_reaches_theory(capsys, case):
     assert code == 0
     r = json.loads(out)
     assert r["status"] == "ok" and r["regime"] == "collapse"
-    assert abs(r["gap"]) <= 1e-8 * r["f_star"]  # the bound
+    assert abs(r["gap"]) <= 1e-8 * r["f_star"]  # the target accuracy
     assert r["nc1"] < 1e-6 and r["nc3"] < 1e-6
     # Class-mean Gram against the theory: spectra always (unique), the matrix itself when unique.
     p = Problem(K=K, n=n, d=d, lambda_W=lw, lambda_H=lh, lambda_b=lb, bias=bias)

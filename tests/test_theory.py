@@ -50,7 +50,7 @@ def test_mse_global_min_matches_brute_force(case):
     p = Problem(**case)
     g = theory.mse_global_min(p.K, p.n, p.d, p.lambda_W, p.lambda_H, p.lambda_b, bias=p.bias)
     f_bf, res = brute_force_min(p)
-    # 1e-9 relative: the bound; L-BFGS stops at ||grad|| <= 1e-12, far below it.
+    # 1e-9 relative: the target accuracy; L-BFGS stops at ||grad|| <= 1e-12, far below it.
     assert f_bf == pytest.approx(g.f_star, rel=1e-9, abs=1e-14)
     if p.bias:
         b = np.asarray(res.params.b)
@@ -66,7 +66,7 @@ def test_explicit_minimizer_attains_f_star(case):
     W, H, b = theory.mse_global_minimizer(p.K, p.n, p.d, p.lambda_W, p.lambda_H, p.lambda_b, bias=p.bias)
     f_np = theory.mse_objective_np(W, H, b, p.K, p.n, p.lambda_W, p.lambda_H, p.lambda_b if p.bias else 0.0)
     f_jax = float(jax.jit(mse_objective)(Params(jnp.asarray(W), jnp.asarray(H), jnp.asarray(b)), p.data(), p.hparams()))
-    # Both evaluations are float64 sums of O(KN) terms: 1e-12 is the bound.
+    # Both evaluations are float64 sums of O(KN) terms: 1e-12 is the target accuracy.
     assert abs(f_np - g.f_star) <= 1e-12 * max(1.0, g.f_star)
     assert abs(f_jax - g.f_star) <= 1e-12 * max(1.0, g.f_star)
     # A minimiser is a critical point: gradient zero to rounding.
@@ -183,7 +183,7 @@ def test_nobias_saddle_min_eigenvalue_matches_dense_hessian(K, n, d, S):
     assert float(jnp.linalg.norm(jax.grad(f)(x0))) < 1e-13  # it is a critical point
     lam = jnp.linalg.eigvalsh(jax.jit(jax.hessian(f))(x0))
     assert cp.predicted_min_eig is not None and cp.predicted_min_eig < 0
-    # Dense float64 eigvalsh of a P <= 100 matrix: accurate to ~1e-15 absolute; 1e-9 is the bound.
+    # Dense float64 eigvalsh of a P <= 100 matrix: accurate to ~1e-15 absolute; 1e-9 is the target accuracy.
     assert float(lam[0]) == pytest.approx(cp.predicted_min_eig, abs=1e-9)
 
 

@@ -1,4 +1,4 @@
-"""Optimiser convergence benchmark on the UFM (issue 7): SGD, GD, momentum, Nesterov, Adam and
+"""Optimiser convergence benchmark on the UFM: SGD, GD, momentum, Nesterov, Adam and
 L-BFGS over many seeds at once, recorded per iteration, summarised and plotted from files.
 
 ``run_benchmark(BenchConfig(...), out_dir)`` is the entry point; ``nclandscape optbench`` and

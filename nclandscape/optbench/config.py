@@ -13,7 +13,7 @@ from nclandscape.errors import ConfigError
 from nclandscape.solve import LR_FREE
 
 BENCH_OPTIMIZERS = ("sgd", "gd", "momentum", "nesterov", "adam", "lbfgs", "newton")
-# The papers' defaults (issue 7): SGD-family lr 0.05 with heavy-ball momentum 0.9, Adam lr 1e-3,
+# The papers' defaults: SGD-family lr 0.05 with heavy-ball momentum 0.9, Adam lr 1e-3,
 # L-BFGS memory 10 with a zoom (strong Wolfe) line search, which ignores the learning rate.
 DEFAULT_SGD_LR = 0.05
 DEFAULT_ADAM_LR = 1e-3

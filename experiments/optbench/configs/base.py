@@ -1,4 +1,4 @@
-"""Defaults shared by the optbench experiments: the issue's optimisers with the papers'
+"""Defaults shared by the optbench experiments: the benchmark's optimisers with the papers'
 hyper-parameters (SGD lr 0.05, heavy-ball 0.9, Adam lr 1e-3, L-BFGS memory 10 with a zoom line
 search), 32 seeds, float64. A config overrides a few fields; ``TINY`` overrides for CI."""
 
