@@ -105,7 +105,7 @@ def _scipy_only(seed: int, n_lbfgs: int, n: int) -> int:
 
     jax.config.update("jax_enable_x64", True)
     from nclandscape.sweep import SweepSpec
-    from nclandscape.sweep.engine import resolve_config
+    from nclandscape.sweep.plan import resolve_config
 
     configs = [resolve_config(c, np.float64) for c in SweepSpec.from_toml(SPEC).configs()]
     rng = np.random.default_rng(seed)  # the same draws as the main process: lbfgs subset, then SciPy's
@@ -134,7 +134,7 @@ def main(argv=None) -> int:
     import numpy as np
 
     from nclandscape.sweep import SweepSpec
-    from nclandscape.sweep.engine import resolve_config
+    from nclandscape.sweep.plan import resolve_config
     from nclandscape.theory import mse_global_min
 
     spec = SweepSpec.from_toml(SPEC)

@@ -46,7 +46,8 @@ def measure_bandwidth(repeats=5, mib=256):
 
 
 def engine_rate(B, K, n, d, steps, repeats):
-    from nclandscape.sweep.engine import Bucket, _mesh, run_chunk
+    from nclandscape.sweep.engine import _mesh, run_chunk
+    from nclandscape.sweep.plan import Bucket
 
     configs = [dict(K=K, n=n, d=d, lambda_W=1e-3, lambda_H=1e-3, lambda_b=1e-3, alpha=1.0, M=1.0, bias=True,
                     lr=0.05, tol=0.0, steps_max=s, seed=i, scale=1.0) for i in range(B) for s in [0]]

@@ -10,7 +10,7 @@ from nclandscape.cli import main
 from nclandscape.errors import ConfigError
 from nclandscape.reduced import solve_problem_reduced
 from nclandscape.sweep import SweepSpec, run_sweep
-from nclandscape.sweep.engine import Bucket, fused_backend_for
+from nclandscape.sweep.plan import Bucket, fused_backend_for
 
 
 _rows, _problem = sweep_rows, row_problem

@@ -8,7 +8,8 @@ import pytest
 
 from nclandscape.solve import GAP_RTOL, certify, solve_problem
 from nclandscape.sweep import SweepSpec, run_sweep
-from nclandscape.sweep.engine import bucket_of, padded_size, refill_loop, Programs
+from nclandscape.sweep.engine import Programs, refill_loop
+from nclandscape.sweep.plan import bucket_of, padded_size
 from nclandscape.sweep.plots import failed_cells, phase_diagram, pivot
 
 from tests._problems import row_problem, sweep_rows

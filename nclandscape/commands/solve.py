@@ -67,12 +67,9 @@ def validate(args):
     check_float("--lr", args.lr, lo=0, lo_open=True, allow_none=True)
     check_float("--tol", args.tol, lo=0, allow_none=True)
     check_float("--scale", args.scale, lo=0)
-    from nclandscape.reduced import resolve_dynamics
-    from nclandscape.sweep.engine import REDUCED_AUTO_MIN_N
+    from nclandscape.reduced.policy import choose_dynamics
 
-    dynamics = resolve_dynamics(args.dynamics, prob.loss, args.optimizer)
-    if args.dynamics == "auto" and prob.n < REDUCED_AUTO_MIN_N:
-        dynamics = "full"
+    dynamics = choose_dynamics(args.dynamics, prob.loss, args.optimizer, prob.n)
     check_solver_memory(args, prob, what=f"solve ({dynamics} dynamics)", reduced=dynamics == "reduced")
     return prob
 
@@ -84,12 +81,9 @@ def main(args) -> int:
 
     prob = validate(args)
     dtype = jnp.float64 if args.x64 else jnp.float32
-    from nclandscape.reduced import resolve_dynamics
-    from nclandscape.sweep.engine import REDUCED_AUTO_MIN_N
+    from nclandscape.reduced.policy import choose_dynamics
 
-    dynamics = resolve_dynamics(args.dynamics, prob.loss, args.optimizer)
-    if args.dynamics == "auto" and prob.n < REDUCED_AUTO_MIN_N:
-        dynamics = "full"
+    dynamics = choose_dynamics(args.dynamics, prob.loss, args.optimizer, prob.n)
     if args.save and not args.save.endswith(".npz"):
         raise ConfigError(f"--save {args.save}: give a file name ending in .npz")
     if args.save and dynamics == "reduced":

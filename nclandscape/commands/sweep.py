@@ -10,6 +10,9 @@ lambda_H, lambda_b, loss, alpha, M, bias, optimizer, lr, steps_max, seed, scale,
 
 
 def add_arguments(p):
+    from nclandscape.reduced.state import DYNAMICS
+    from nclandscape.sweep.settings import DEFAULTS, FUSED_CHOICES
+
     p.add_argument("spec", nargs="?", default=None, help="sweep spec (TOML); optional with --set/--grid/...")
     p.add_argument("--out", required=True, help="output folder (config.json, parts/, results.parquet, plots/)")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="fix an axis")
@@ -17,16 +20,16 @@ def add_arguments(p):
     p.add_argument("--logspace", action="append", default=[], metavar="NAME=LO:HI:NUM", help="log-spaced product axis")
     p.add_argument("--linspace", action="append", default=[], metavar="NAME=LO:HI:NUM", help="linear product axis")
     p.add_argument("--zip", action="append", nargs="+", default=[], metavar="NAME=v1,v2", help="axes taken together")
-    p.add_argument("--x64", action="store_true", help="float64 (default float32)")
+    p.add_argument("--x64", action="store_true", help="float64 (default: the spec's x64, else float32)")
     p.add_argument("--chunk-size", type=int, default=None, help="configurations per compiled call and Parquet part "
-                   "(default: the spec's chunk_size, else 1024)")
+                   f"(default: the spec's chunk_size, else {DEFAULTS.chunk_size})")
     p.add_argument("--slots", type=int, default=None, help="lanes per call; a lane whose configuration stops takes the "
-                   "next one (default: the spec's slots, else 32)")
+                   f"next one (default: the spec's slots, else {DEFAULTS.slots})")
     p.add_argument("--hessian", action="store_true", help="add min_eig, index, hessian_method columns")
-    p.add_argument("--dynamics", choices=["auto", "full", "reduced"], default=None,
+    p.add_argument("--dynamics", choices=DYNAMICS, default=None,
                    help="full simulation, exact class-reduced dynamics (MSE family, full batch, not Adam), or "
                         "auto: reduced where exact and n >= 256 (default)")
-    p.add_argument("--fused", choices=["auto", "pallas", "xla", "off"], default=None,
+    p.add_argument("--fused", choices=FUSED_CHOICES, default=None,
                    help="reduced vanilla-MSE GD/heavy-ball/Nesterov buckets: the whole solve of a configuration in "
                         "one fused loop (pallas: one Triton kernel, GPU; xla: plain JAX), or off (optax steps); "
                         "auto = pallas on GPU, xla elsewhere (default)")
@@ -49,7 +52,7 @@ def build_spec(args):
         fixed = {**d["fixed"], **fixed}
         grid = {**d["grid"], **grid}
         zips = [g for g in d["zip"] if not (set(g) & {k for z in zips for k in z} | set(fixed) | set(grid))] + zips
-        engine = d["sweep"]
+        engine = base.engine.to_dict()
     elif not (fixed or grid or zips):
         from nclandscape.errors import ConfigError
 
@@ -61,15 +64,12 @@ def build_spec(args):
 
         raise ConfigError(f"sweep spec {args.spec!r} defines no axis: give [fixed], [grid] or [[zip]] values, "
                           "or --set/--grid/... axes")
-    if args.hessian:
-        engine["hessian"] = True
-    if args.x64:
-        engine["x64"] = True
-    if args.dynamics:
-        engine["dynamics"] = args.dynamics
-    if args.fused:
-        engine["fused"] = args.fused
-    return SweepSpec(fixed, grid, zips, engine)
+    from nclandscape.sweep.settings import EngineSettings
+
+    settings = EngineSettings.from_dict(engine).replace(
+        hessian=True if args.hessian else None, x64=True if args.x64 else None, dynamics=args.dynamics,
+        fused=args.fused, chunk_size=args.chunk_size, slots=args.slots)
+    return SweepSpec(fixed, grid, zips, settings)
 
 
 # Host bytes per configuration while a sweep is planned: its dict, the resolved copy and its id
@@ -82,8 +82,6 @@ def validate(args):
     """Every check of ``sweep``, before any work or file: --out, --chunk-size, the spec (types,
     int32 limits, duplicates, engine settings, plots), every configuration, the distributed
     environment, and the memory of one chunk. Returns the spec."""
-    import math
-
     import numpy as np
 
     from nclandscape.errors import ConfigError
@@ -95,6 +93,7 @@ def validate(args):
     if args.slots is not None:
         check_int("--slots", args.slots, lo=1)
     spec = build_spec(args)
+    settings = spec.engine
     if args.distributed:
         distributed_settings()
     n = len(spec)
@@ -102,11 +101,12 @@ def validate(args):
                  host=True)
 
     from nclandscape.hessian.columns import DENSE_MAX
-    from nclandscape.sweep.engine import OUTPUT_COLUMNS, check_fused, config_dynamics, resolve_config
+    from nclandscape.sweep.engine import OUTPUT_COLUMNS
+    from nclandscape.sweep.plan import check_fused, config_dynamics, padded_size, resolve_config
     from nclandscape.sweep.spec import INPUT_COLUMNS, config_id
 
-    check_fused(str(spec.engine["fused"]))
-    x64 = bool(spec.engine["x64"])
+    check_fused(settings.fused)
+    x64 = settings.x64
     dtype = np.float64 if x64 else np.float32
     seen: dict[str, int] = {}
     worst = 0
@@ -116,7 +116,7 @@ def validate(args):
             r = resolve_config(c, dtype)
             if r["K"] * r["n"] > INT32_MAX:
                 raise ConfigError(f"K*n = {r['K'] * r['n']} samples: give at most {INT32_MAX} (int32 limit)")
-            dyn = config_dynamics(r, str(spec.engine["dynamics"]))
+            dyn = config_dynamics(r, settings.dynamics)
         except ConfigError as e:
             raise ConfigError(f"configuration {i} {shown}: {e}") from None
         cid = config_id(r)
@@ -125,19 +125,19 @@ def validate(args):
                               "(lr/tol NaN = the default; alpha, M play no role for loss mse): list each once")
         seen[cid] = i
         N = r["K"] if dyn == "reduced" else r["K"] * r["n"]  # the reduced state has K columns, not N
-        Kp, Np, dp = (1 << max(0, math.ceil(math.log2(max(1, v)))) for v in (r["K"], N, r["d"]))
+        Kp, Np, dp = (padded_size(v) for v in (r["K"], N, r["d"]))  # the engine's padded shape
         b = solver_bytes(Kp, Np, dp, 8 if x64 else 4)
         P = Kp * dp + dp * Np + Kp
-        if spec.engine["hessian"] and P <= DENSE_MAX:
+        if settings.hessian and P <= DENSE_MAX:
             b += 5 * P * P * (8 if x64 else 4)
         worst = max(worst, b)
-    chunk = min(args.chunk_size or spec.engine["chunk_size"], n)
+    chunk = min(settings.chunk_size, n)
     check_memory(f"a chunk of {chunk} configurations ({fmt_bytes(worst)} each at the largest padded shape)",
                  chunk * worst, "lower --chunk-size (or [sweep] chunk_size), or the largest K, n, d")
     columns = set(INPUT_COLUMNS) | set(OUTPUT_COLUMNS) | {"regime", "dynamics", "index"}
-    if spec.engine["hessian"]:
+    if settings.hessian:
         columns |= {"min_eig", "index", "hessian_method"}
-    for i, pl in enumerate(spec.engine["plots"]):
+    for i, pl in enumerate(settings.plots):
         if pl["color"] not in columns:
             raise ConfigError(f"[sweep] plots[{i}]: color = {pl['color']!r} is not a column: choose from "
                               f"{', '.join(sorted(columns))}")
@@ -184,7 +184,7 @@ def main(args) -> int:
 
             raise ConfigError(f"--distributed: {e} (set {', '.join(DISTRIBUTED_ENV)}, see README)") from None
     spec = validate(args)
-    if spec.engine.get("x64"):
+    if spec.engine.x64:
         jax.config.update("jax_enable_x64", True)
     from pathlib import Path
 
@@ -192,7 +192,7 @@ def main(args) -> int:
     from nclandscape.sweep.plots import phase_diagram
     from nclandscape.sweep.store import read_results
 
-    summary = run_sweep(spec, args.out, progress=not args.quiet, chunk_size=args.chunk_size, slots=args.slots)
+    summary = run_sweep(spec, args.out, progress=not args.quiet)
     if jax.process_index() != 0:
         return 0
     print(summary.line())
@@ -201,9 +201,9 @@ def main(args) -> int:
         import sys
 
         print(warning, file=sys.stderr)
-    if spec.engine.get("plots") and not args.no_plots:
+    if spec.engine.plots and not args.no_plots:
         table = read_results(args.out)
-        for i, pl in enumerate(spec.engine["plots"]):
+        for i, pl in enumerate(spec.engine.plots):
             pl = dict(pl)
             x, y, color = pl.pop("x"), pl.pop("y"), pl.pop("color")
             out = Path(args.out) / "plots" / f"phase_{color}_{x}_{y}_{i}.png"

@@ -1,15 +1,15 @@
 """The sweep engine: thousands of UFM configurations as a few compiled, vmapped, sharded programs.
 
 Pipeline:
-1. every configuration is validated and grouped by its static part (loss family, optimiser) and a
-   *shape bucket*: K, N = K n and d rounded up to powers of two, the bucket's shape being the
-   largest real shape inside it. Smaller problems are padded with masked entries, which change
-   nothing (the objective, gradient, optimiser and metrics ignore them; checked by tests against
-   unpadded runs);
-2. a bucket runs in chunks of a fixed size (the last one filled with copies that are dropped), so
-   it compiles once: ``jit(vmap(run_one))`` where ``run_one`` builds the problem from a few
-   integers and arrays, draws its padding-invariant initialisation from its seed, solves it with
-   per-configuration early stopping and computes the NC metrics;
+1. :mod:`nclandscape.sweep.plan` validates every configuration and groups it by its static part
+   (loss family, optimiser, dynamics) and a *shape bucket*: K, N = K n and d rounded up by
+   :func:`~nclandscape.sweep.plan.padded_size`, a function of the configuration alone. Padded
+   entries are masked and change nothing (the objective, gradient, optimiser and metrics ignore
+   them; checked by tests against unpadded runs);
+2. a bucket runs in chunks of a fixed size, compiled once per (bucket, chunk, slots): lanes run
+   :func:`refill_loop` (a lane whose configuration stops takes the next pending one); each
+   configuration builds its problem from a few integers and arrays, draws its padding-invariant
+   initialisation from its seed, is solved with its own stopping rule and gets its NC metrics;
 3. the chunk's inputs are sharded over every device (``jax.sharding``, one mesh axis
    ``"config"``), across hosts too after ``jax.distributed.initialize()``;
 4. rows go to a Parquet part as soon as a chunk is done (see :mod:`nclandscape.sweep.store`).
@@ -17,9 +17,8 @@ Pipeline:
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from typing import Callable, NamedTuple
 
 import jax
@@ -29,106 +28,21 @@ import numpy as np
 from nclandscape.errors import ConfigError
 from nclandscape.metrics import nc_metrics
 from nclandscape.objectives import objective_for
-from nclandscape.solve import (
-    DEFAULT_LR, STATUS_NAMES, certify, check_optimizer, default_tol, final_status, grad_tolerance, keep_going,
-    make_solver, optax_solver,
+from nclandscape.solve import STATUS_NAMES, certify, final_status, grad_tolerance, keep_going, make_solver, optax_solver
+from nclandscape.sweep.plan import (
+    Bucket, check_fused, chunk_geometry, config_dynamics, fused_backend_for, plan_buckets, resolve_config,
+    resume_key_of, theory_row,
 )
-from nclandscape.sweep.spec import ENGINE_KEYS, INPUT_COLUMNS, SweepSpec, config_id
+from nclandscape.sweep.settings import DEFAULTS
+from nclandscape.sweep.spec import INPUT_COLUMNS, SweepSpec, config_id
 from nclandscape.sweep.store import ResultStore
-from nclandscape.theory import ce_global_min, mse_global_min
-from nclandscape.ufm import HParams, Problem, UFMData, init_params
+from nclandscape.ufm import HParams, UFMData, init_params
 
 # The MSE decomposition's five terms (docs/central_path.md); NaN where the loss is not vanilla MSE
 # or the dynamics is reduced.
 DECOMPOSITION_COLUMNS = ("L_nc1_within", "L_nc1_ridge", "L_nc23", "L_perp", "L_features")
 OUTPUT_COLUMNS = ("objective", "f_star", "gap", "grad_norm", "nc1", "nc2", "nc3", "nc4",
                   "numerical_rank", "min_cos_margin", "steps", "status") + DECOMPOSITION_COLUMNS
-
-
-def padded_size(x: int) -> int:
-    """The padded size of one problem dimension: the smallest of 1, 2, 3 and m·2^e (m = 4..7,
-    e >= 0) that is >= x (at most 25 % padding above 4). A function of the configuration alone, so
-    that a row's padded shape, and with it its arithmetic, never depends on the other rows."""
-    x = max(1, int(x))
-    if x <= 4:
-        return x
-    e = max(0, x.bit_length() - 3)
-    m = -(-x // (1 << e))
-    return m << e
-
-
-def resolve_config(c: dict, dtype) -> dict:
-    """Validate one configuration and fill its defaults (lr, tol); ConfigError names the bad value."""
-    c = dict(c)
-    Problem(K=c["K"], n=c["n"], d=c["d"], lambda_W=c["lambda_W"], lambda_H=c["lambda_H"],
-            lambda_b=c["lambda_b"], bias=c["bias"], loss=c["loss"], alpha=c["alpha"], M=c["M"])
-    check_optimizer(c["optimizer"])
-    if c["loss"] == "mse":  # vanilla MSE: alpha and M play no role
-        c["alpha"], c["M"] = 1.0, 1.0
-    if math.isnan(c["lr"]):
-        c["lr"] = DEFAULT_LR[c["optimizer"]]
-    if math.isnan(c["tol"]):
-        c["tol"] = default_tol(dtype)
-    if not (c["lr"] > 0 and math.isfinite(c["lr"])):
-        raise ConfigError(f"lr={c['lr']!r}: give a learning rate > 0")
-    if c["steps_max"] < 0:
-        raise ConfigError(f"steps_max={c['steps_max']!r}: give an integer >= 0")
-    if not (c["tol"] >= 0):
-        raise ConfigError(f"tol={c['tol']!r}: give a tolerance >= 0")
-    if not (c["scale"] >= 0 and math.isfinite(c["scale"])):
-        raise ConfigError(f"scale={c['scale']!r}: give an initialisation scale >= 0")
-    return c
-
-
-def theory_row(c: dict) -> tuple[float | None, str | None]:
-    """(f*, regime) where the closed form applies (vanilla MSE; CE with d >= K-1), else (None, None)."""
-    if c["loss"] == "mse":
-        g = mse_global_min(c["K"], c["n"], c["d"], c["lambda_W"], c["lambda_H"], c["lambda_b"], bias=c["bias"])
-        return g.f_star, g.regime
-    if c["loss"] == "ce" and c["d"] >= c["K"] - 1 and c["lambda_W"] > 0 and c["lambda_H"] > 0:
-        g = ce_global_min(c["K"], c["n"], c["d"], c["lambda_W"], c["lambda_H"], c["lambda_b"])
-        return g.f_star, g.regime
-    return None, None
-
-
-@dataclasses.dataclass(frozen=True)
-class Bucket:
-    family: str  # full: "mse" (vanilla and rescaled) or "ce"; reduced: "mse" or "rescaled_mse"
-    optimizer: str
-    K: int
-    N: int  # 0 for reduced dynamics (nothing has shape N)
-    d: int
-    dynamics: str = "full"
-
-
-REDUCED_AUTO_MIN_N = 256  # `auto` uses the reduced dynamics from this many samples per class
-
-
-def config_dynamics(c: dict, dynamics: str) -> str:
-    """The dynamics a configuration runs with: ``full``, ``reduced``, or ``auto`` = reduced where it
-    is exact (MSE family, full batch, GD / heavy-ball / Nesterov / L-BFGS) and n >= 256."""
-    from nclandscape.reduced import resolve_dynamics
-
-    how = resolve_dynamics(dynamics, c["loss"], c["optimizer"])
-    if dynamics == "auto" and c["n"] < REDUCED_AUTO_MIN_N:
-        return "full"
-    return how
-
-
-def plan_buckets(configs: list[dict], indices, dynamics: str = "auto") -> dict[Bucket, list[int]]:
-    out: dict[Bucket, list[int]] = defaultdict(list)
-    for i in indices:
-        out[bucket_of(configs[i], dynamics)].append(i)
-    return dict(out)
-
-
-def bucket_of(c: dict, dynamics: str = "auto") -> Bucket:
-    """The bucket of one configuration: its static choices and padded shape (:func:`padded_size`)."""
-    dyn = config_dynamics(c, dynamics)
-    if dyn == "reduced":
-        return Bucket(c["loss"], c["optimizer"], padded_size(c["K"]), 0, padded_size(c["d"]), dyn)
-    fam = "ce" if c["loss"] == "ce" else "mse"
-    return Bucket(fam, c["optimizer"], padded_size(c["K"]), padded_size(c["K"] * c["n"]), padded_size(c["d"]), dyn)
 
 
 INT_INPUTS = ("K", "n", "d", "steps_max", "seed")
@@ -153,30 +67,6 @@ def _problem_data(x, bucket: "Bucket", dtype) -> UFMData:
 
 def _hparams(x) -> HParams:
     return HParams(x["lambda_W"], x["lambda_H"], x["lambda_b"], x["alpha"], x["M"])
-
-
-FUSED_CHOICES = ("auto", "pallas", "xla", "off")
-
-
-def check_fused(fused: str) -> str:
-    """Validate the ``[sweep] fused`` setting (``pallas`` needs a GPU backend)."""
-    if fused not in FUSED_CHOICES:
-        raise ConfigError(f"fused={fused!r} is not allowed: choose one of {', '.join(FUSED_CHOICES)}")
-    if fused == "pallas" and jax.default_backend() != "gpu":
-        raise ConfigError(f"fused='pallas' runs a GPU kernel, and this machine's JAX backend is "
-                          f"{jax.default_backend()!r}: use fused = 'auto' or 'xla'")
-    return fused
-
-
-def fused_backend_for(bucket: "Bucket", fused: str) -> str:
-    """The fused-solver backend a bucket runs with (``"off"``: optax steps), from the ``fused``
-    setting: only reduced vanilla-MSE buckets with GD / heavy-ball / Nesterov are fusable."""
-    from nclandscape.reduced.fused import FUSED_OPTIMIZERS, resolve_backend
-
-    check_fused(fused)
-    if fused == "off" or bucket.dynamics != "reduced" or bucket.family != "mse" or bucket.optimizer not in FUSED_OPTIMIZERS:
-        return "off"
-    return resolve_backend(fused)
 
 
 class Programs(NamedTuple):
@@ -380,6 +270,10 @@ class _Programs:
     def _key(bucket, chunk, slots, dtype, mesh, hessian, fused):
         return (bucket, chunk, slots, jnp.dtype(dtype).name, hessian, tuple(d.id for d in mesh.devices.flat), fused)
 
+    def substitute(self, bucket: "Bucket", chunk: int, slots: int, dtype, mesh, *, hessian: bool, fused: str, program):
+        """Serve ``program`` for this key from now on (a GPU kernel that failed: its plain-JAX twin)."""
+        self.cache[self._key(bucket, chunk, slots, dtype, mesh, hessian, fused)] = program
+
     def get(self, bucket: "Bucket", chunk: int, slots: int, dtype, mesh, *, hessian: bool, fused: str = "off"):
         key = self._key(bucket, chunk, slots, dtype, mesh, hessian, fused)
         if key in self.cache:
@@ -440,24 +334,12 @@ def _to_host(x) -> np.ndarray:
     return np.asarray(x)
 
 
-# Buckets whose Pallas kernel failed to compile or run on this machine: they use the plain-JAX loop.
-PALLAS_FAILED: set = set()
-
-DEFAULT_SLOTS = ENGINE_KEYS["slots"]
-
-
-def chunk_geometry(chunk: int, slots: int, ndev: int) -> tuple[int, int]:
-    """(configurations, lanes) of a chunk's program: both multiples of the device count."""
-    per_dev = -(-chunk // ndev)
-    return per_dev * ndev, max(1, min(slots, per_dev)) * ndev
-
-
 class ChunkResult(NamedTuple):
     rows: list  # one output dict per configuration
     slot_steps: int  # iterations paid for by all lanes of all devices (idle lanes included)
 
 
-def run_chunk(bucket: Bucket, configs: list[dict], dtype, *, chunk: int, slots: int = DEFAULT_SLOTS,
+def run_chunk(bucket: Bucket, configs: list[dict], dtype, *, chunk: int, slots: int = DEFAULTS.slots,
               hessian: bool = False, fused: str = "auto") -> ChunkResult:
     """Run ``configs`` (at most ``chunk``) of one bucket on ``slots`` refilled lanes."""
     mesh = _mesh()
@@ -482,10 +364,9 @@ def run_chunk(bucket: Bucket, configs: list[dict], dtype, *, chunk: int, slots: 
         xs[k] = _to_global(np.asarray([float(c[k]) for c in padded], np_dtype), sharding)
     valid_g = _to_global(valid, sharding)
     backend = fused_backend_for(bucket, fused)
-    if backend == "pallas" and bucket in PALLAS_FAILED:
-        backend = "xla"
+    prog = PROGRAMS.get(bucket, size, slots, dtype, mesh, hessian=hessian, fused=backend)
     try:
-        out = PROGRAMS.get(bucket, size, slots, dtype, mesh, hessian=hessian, fused=backend)(xs, valid_g)
+        out = prog(xs, valid_g)
     except Exception as e:  # noqa: BLE001 - only the GPU kernel path falls back, and says so
         if backend != "pallas":
             raise
@@ -493,8 +374,9 @@ def run_chunk(bucket: Bucket, configs: list[dict], dtype, *, chunk: int, slots: 
 
         warnings.warn(f"the fused Pallas kernel failed on {jax.devices()[0].device_kind} ({type(e).__name__}: "
                       f"{str(e).splitlines()[0][:300]}); this bucket runs the same loop as plain JAX (--fused xla)")
-        PALLAS_FAILED.add(bucket)
-        out = PROGRAMS.get(bucket, size, slots, dtype, mesh, hessian=hessian, fused="xla")(xs, valid_g)
+        prog = PROGRAMS.get(bucket, size, slots, dtype, mesh, hessian=hessian, fused="xla")
+        PROGRAMS.substitute(bucket, size, slots, dtype, mesh, hessian=hessian, fused=backend, program=prog)
+        out = prog(xs, valid_g)
     host = {k: _to_host(v) for k, v in out.items()}
     rounds = host.pop("_rounds").reshape(ndev, per_dev)[:, 0]
     if backend != "off":  # one whole solve per configuration: each lane runs to the slowest
@@ -565,32 +447,12 @@ def _worst_rel_gap(table) -> float | None:
     return max(rel) if rel else None
 
 
-# Engine settings that do not change a row's numbers: a resume may change them.
-NON_NUMERIC_SETTINGS = ("chunk_size", "slots", "plots")
-
-
-def resume_key_of(spec: SweepSpec, dtype) -> dict:
-    """What a results folder must share with a sweep to resume it: inputs and every setting that
-    changes numbers (not chunk size, slots or plots)."""
-    d = spec.to_dict()
-    d["sweep"] = {k: v for k, v in d["sweep"].items() if k not in NON_NUMERIC_SETTINGS}
-    return {"spec": d, "dtype": jnp.dtype(dtype).name}
-
-
-def _spec_dtype(spec: SweepSpec):
-    want = jnp.float64 if spec.engine.get("x64") is True else jnp.float32
-    have = jnp.zeros(()).dtype
-    if want == jnp.float64 and have != jnp.float64:
-        raise ConfigError("the spec asks for x64 = true but JAX runs in float32: call "
-                          "jax.config.update('jax_enable_x64', True) first (the CLI does)")
-    return have
-
-
 def run_sweep(spec: SweepSpec, out_dir, *, progress: bool = True, chunk_size: int | None = None,
               slots: int | None = None, max_chunks: int | None = None) -> SweepSummary:
     """Run every configuration of ``spec`` not yet in ``out_dir``; write parts, the table and
     ``stats.json`` (steps used and paid for).
 
+    ``chunk_size`` and ``slots`` override the spec's settings (they do not change numbers);
     ``max_chunks`` stops after that many chunks (tests use it to simulate an interruption).
     """
     import json
@@ -598,15 +460,10 @@ def run_sweep(spec: SweepSpec, out_dir, *, progress: bool = True, chunk_size: in
 
     from tqdm.auto import tqdm
 
-    dtype = _spec_dtype(spec)
-    hessian = bool(spec.engine.get("hessian", False))
-    fused = check_fused(str(spec.engine.get("fused", "auto")))
-    chunk_size = int(chunk_size or spec.engine["chunk_size"])
-    slots = int(slots or spec.engine["slots"])
-    if chunk_size < 1:
-        raise ConfigError(f"chunk_size={chunk_size}: give an integer >= 1")
-    if slots < 1:
-        raise ConfigError(f"slots={slots}: give an integer >= 1")
+    settings = spec.engine.replace(chunk_size=chunk_size, slots=slots)
+    dtype = settings.dtype
+    hessian, chunk_size, slots, dynamics = settings.hessian, settings.chunk_size, settings.slots, settings.dynamics
+    fused = check_fused(settings.fused)
     raw = spec.configs()
     configs = []
     for i, c in enumerate(raw):
@@ -622,7 +479,6 @@ def run_sweep(spec: SweepSpec, out_dir, *, progress: bool = True, chunk_size: in
             "jax_version": jax.__version__, "input_columns": list(INPUT_COLUMNS),
             "output_columns": list(OUTPUT_COLUMNS)}
     resume_key = resume_key_of(spec, dtype)
-    dynamics = str(spec.engine.get("dynamics", "auto"))
     for c in configs:  # fail early (before any work) on a dynamics that cannot run
         config_dynamics(c, dynamics)
     multi = jax.process_count() > 1

@@ -2,7 +2,7 @@
 
 A spec is a small TOML file (or the same axes from the command line)::
 
-    [sweep]                      # engine settings (all optional)
+    [sweep]                      # engine settings (all optional; nclandscape.sweep.settings)
     x64 = false
     chunk_size = 1024            # configurations per compiled call (one Parquet part each)
     slots = 32                   # lanes per call; a lane that finishes takes the next configuration
@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from nclandscape.errors import ConfigError
+from nclandscape.validate import INT32_MAX
 
 # name -> (type, default). Order = column order of the results table.
 INPUT_COLUMNS: dict[str, tuple[type, Any]] = {
@@ -62,52 +63,6 @@ INPUT_COLUMNS: dict[str, tuple[type, Any]] = {
     "scale": (float, 1.0),
     "tol": (float, float("nan")),  # NaN: 1e-10 in float64, 1e-5 in float32
 }
-
-ENGINE_KEYS = {"x64": False, "chunk_size": 1024, "slots": 32, "plots": [], "hessian": False, "dynamics": "auto",
-               "fused": "auto"}
-PLOT_KEYS = ("x", "y", "color", "where", "agg")
-
-INT32_MAX = 2**31 - 1  # integer inputs become int32 inside the compiled programs
-
-
-def check_engine(engine: dict) -> dict:
-    """Types and values of the ``[sweep]`` settings (a string ``"false"`` is not a boolean)."""
-    for k, v in engine.items():
-        if k not in ENGINE_KEYS:
-            raise ConfigError(f"unknown [sweep] setting {k!r}: choose from {', '.join(ENGINE_KEYS)}")
-    for k in ("x64", "hessian"):
-        if not isinstance(engine[k], bool):
-            raise ConfigError(f"[sweep] {k} = {engine[k]!r}: give true or false (a TOML boolean, unquoted)")
-    for k in ("chunk_size", "slots"):
-        cs = engine[k]
-        if isinstance(cs, bool) or not isinstance(cs, int) or not 1 <= cs <= INT32_MAX:
-            raise ConfigError(f"[sweep] {k} = {cs!r}: give an integer from 1 to {INT32_MAX}")
-    from nclandscape.reduced.state import DYNAMICS
-
-    if engine["dynamics"] not in DYNAMICS:
-        raise ConfigError(f"[sweep] dynamics = {engine['dynamics']!r}: choose one of {', '.join(DYNAMICS)}")
-    if not isinstance(engine["fused"], str):
-        raise ConfigError(f"[sweep] fused = {engine['fused']!r}: give a string (auto, pallas, xla or off)")
-    plots = engine["plots"]
-    if not isinstance(plots, list):
-        raise ConfigError(f"[sweep] plots = {plots!r}: give a list of {{x = ..., y = ..., color = ...}} tables")
-    for i, pl in enumerate(plots):
-        if not isinstance(pl, dict):
-            raise ConfigError(f"[sweep] plots[{i}] = {pl!r}: give a table {{x = ..., y = ..., color = ...}}")
-        unknown = sorted(set(pl) - set(PLOT_KEYS))
-        if unknown:
-            raise ConfigError(f"[sweep] plots[{i}]: unknown key(s) {', '.join(unknown)}: use {', '.join(PLOT_KEYS)}")
-        for k in ("x", "y", "color"):
-            if not isinstance(pl.get(k), str):
-                raise ConfigError(f"[sweep] plots[{i}]: give {k} = a column name")
-        for k in ("x", "y"):
-            if pl[k] not in INPUT_COLUMNS:
-                raise ConfigError(f"[sweep] plots[{i}]: {k} = {pl[k]!r} is not an axis: choose from {', '.join(INPUT_COLUMNS)}")
-        where = pl.get("where", {})
-        if not isinstance(where, dict) or any(k not in INPUT_COLUMNS for k in where):
-            raise ConfigError(f"[sweep] plots[{i}]: where = {where!r}: give a table of axis = value")
-    return engine
-
 
 def _canon(v):
     """A hashable key of an axis value with NaN equal to NaN (for duplicate detection)."""
@@ -205,7 +160,8 @@ def _check_distinct(name: str, vals: list) -> list:
 
 
 class SweepSpec:
-    """Fixed values, product axes and zip groups; ``configs()`` lists every configuration."""
+    """Fixed values, product axes and zip groups; ``configs()`` lists every configuration.
+    ``engine``: the ``[sweep]`` settings, a dict or an :class:`~nclandscape.sweep.settings.EngineSettings`."""
 
     def __init__(self, fixed=None, grid=None, zips=None, engine=None):
         self.fixed = {_check_name(k): _coerce(k, v) for k, v in (fixed or {}).items()}
@@ -220,9 +176,9 @@ class SweepSpec:
             if len(set(tuples)) != len(tuples):
                 raise ConfigError(f"zip group {sorted(g)} lists the same combination more than once: list each once")
             self.zips.append(g)
-        if not isinstance(engine or {}, dict):
-            raise ConfigError(f"[sweep] must be a table of settings, got {engine!r}")
-        self.engine = check_engine({**ENGINE_KEYS, **(engine or {})})
+        from nclandscape.sweep.settings import EngineSettings
+
+        self.engine = engine if isinstance(engine, EngineSettings) else EngineSettings.from_dict(engine)
         names = list(self.fixed) + list(self.grid) + [k for g in self.zips for k in g]
         dup = {k for k in names if names.count(k) > 1}
         if dup:
@@ -251,7 +207,7 @@ class SweepSpec:
             raise ConfigError(f"sweep spec {str(path)!r}: {e}") from None
 
     def to_dict(self) -> dict:
-        return {"fixed": self.fixed, "grid": self.grid, "zip": self.zips, "sweep": self.engine}
+        return {"fixed": self.fixed, "grid": self.grid, "zip": self.zips, "sweep": self.engine.to_dict()}
 
     def axes(self) -> list[tuple[list[str], list[tuple]]]:
         axes = [([k], [(v,) for v in vals]) for k, vals in self.grid.items()]
