@@ -113,6 +113,16 @@ def groups_of(data: UFMData, by_class: bool):
     return jnp.diag(data.sample_mask), jnp.arange(N)
 
 
+def group_hessians(per_sample, params: Params, data: UFMData, by_class: bool):
+    """``(g, M, gi, n, P)``: per-sample logit gradients (K, N), group membership (G, N) and index
+    (N,), samples per group (G,) and each group's mean logit Hessian (G, K, K)."""
+    g, Pj = per_sample_derivatives(per_sample, params, data)
+    M, gi = groups_of(data, by_class)
+    n = jnp.sum(M, axis=1)
+    P = jnp.einsum("gj,jkl->gkl", M, Pj) / jnp.maximum(n, 1.0)[:, None, None]
+    return g, M, gi, n, P
+
+
 def curvature(per_sample, params: Params, data: UFMData, hparams: HParams, *, by_class: bool = False) -> Curvature:
     """The Hessian's structure at ``params``; ``by_class``: the per-sample loss's logit Hessian
     depends only on the class (true for the MSE family), so groups are classes."""
@@ -120,10 +130,7 @@ def curvature(per_sample, params: Params, data: UFMData, hparams: HParams, *, by
     W, H = p.W, p.H
     K, d = W.shape
     n_eff = jnp.sum(data.sample_mask)
-    g, Pj = per_sample_derivatives(per_sample, params, data)
-    M, gi = groups_of(data, by_class)
-    n = jnp.sum(M, axis=1)
-    P = jnp.einsum("gj,jkl->gkl", M, Pj) / jnp.maximum(n, 1.0)[:, None, None]
+    g, M, gi, n, P = group_hessians(per_sample, params, data, by_class)
     S = jnp.einsum("gj,aj,cj->gac", M, H, H)
     s = M @ H.T
     GH = jnp.einsum("gj,kj,aj->gka", M, g, H)
@@ -211,9 +218,7 @@ def feature_step(per_sample, params: Params, data: UFMData, hparams: HParams, *,
     W, H, b = p.W, p.H, p.b
     _, _, dm, sm = _masks(data)
     N = jnp.sum(sm)
-    g, Pj = per_sample_derivatives(per_sample, p, data)
-    M, gi = groups_of(data, by_class)
-    P = jnp.einsum("gj,jkl->gkl", M, Pj) / jnp.maximum(jnp.sum(M, axis=1), 1.0)[:, None, None]
+    g, _, gi, _, P = group_hessians(per_sample, p, data, by_class)
     E, _ = _group_inverses(W, P, data, hparams.lambda_H, N)
     gh = (W.T @ g / N + hparams.lambda_H * H) * dm[:, None] * sm[None, :]
     H_new = (H - jnp.einsum("jac,cj->aj", E[gi], gh)) * dm[:, None] * sm[None, :]
