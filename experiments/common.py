@@ -7,13 +7,20 @@ import os
 
 
 def float64(fn):
-    """Run ``fn`` with float64 enabled (``jax.enable_x64`` for the call only: no global switch)."""
+    """Run ``fn`` with float64 enabled, and restore the previous setting when it returns: a switch
+    made by the run, never by an import. (The setting is flipped process-wide for the call, not
+    with the thread-local ``jax.enable_x64`` context: host callbacks, such as the Newton solver's,
+    run on other threads and must see float64 too.)"""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         import jax
 
-        with jax.enable_x64(True):
+        before = bool(jax.config.jax_enable_x64)
+        jax.config.update("jax_enable_x64", True)
+        try:
             return fn(*args, **kwargs)
+        finally:
+            jax.config.update("jax_enable_x64", before)
 
     return wrapper
 
