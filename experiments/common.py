@@ -25,10 +25,10 @@ def float64(fn):
     return wrapper
 
 
-def write_config(out: str, config: dict) -> None:
+def write_config(out: str, config: dict, indent: int = 1) -> None:
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "config.json"), "w") as f:
-        json.dump(config, f, indent=1)
+        json.dump(config, f, indent=indent)
 
 
 def write_jsonl(path: str, rows) -> None:

@@ -147,7 +147,8 @@ def plot_ufm_perp(traces_path: str, out_png: str) -> str:
 def run_ufm_perp(cfg: dict, out_dir: str) -> list[dict]:
     os.makedirs(out_dir, exist_ok=True)
     rows = ufm_traces(cfg)
-    write_config(out_dir, {"experiment": "central_path/ufm_perp", "dtype": "float64", "optimizer": "gd", **cfg})
+    write_config(out_dir, {"experiment": "central_path/ufm_perp", "dtype": "float64", "optimizer": "gd", **cfg},
+                 indent=2)
     traces = os.path.join(out_dir, "traces.jsonl")
     write_jsonl(traces, ({"K": cfg["K"], "n": cfg["n"], "d": cfg["d"], **r} for r in rows))
     md = ufm_table(rows)
