@@ -24,13 +24,13 @@ def get_config(tiny: bool = False) -> dict:
     cfg = {
         "K": 4,
         "n": 3,
-        "ds": (3, 4, 6),
-        "lambdas": (1e-3, 3e-3, 1e-2, 3e-2),
+        "ds": [3, 4, 6],
+        "lambdas": [1e-3, 3e-3, 1e-2, 3e-2],
         "lambda_b": 1e-2,
         "seeds": 4,
         "steps": 3000,
         "zero_rtol": 1e-8,
     }
     if tiny:
-        return {**cfg, "ds": (3,), "lambdas": (1e-3, 1e-2), "seeds": 2, "steps": 1500}
+        return {**cfg, "ds": [3], "lambdas": [1e-3, 1e-2], "seeds": 2, "steps": 1500}
     return cfg

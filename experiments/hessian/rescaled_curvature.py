@@ -28,12 +28,12 @@ def get_config(tiny: bool = False) -> dict:
         "lambda_W": 5e-3,
         "lambda_H": 5e-3,
         "lambda_b": 1e-2,
-        "alphas": (1.0, 2.0, 4.0, 8.0),
-        "Ms": (1.0, 2.0, 4.0, 8.0),
+        "alphas": [1.0, 2.0, 4.0, 8.0],
+        "Ms": [1.0, 2.0, 4.0, 8.0],
         "seeds": 6,
         "steps": 3000,
         "zero_rtol": 1e-8,
     }
     if tiny:
-        return {**cfg, "alphas": (1.0, 4.0), "Ms": (1.0, 4.0), "seeds": 2, "steps": 1500}
+        return {**cfg, "alphas": [1.0, 4.0], "Ms": [1.0, 4.0], "seeds": 2, "steps": 1500}
     return cfg

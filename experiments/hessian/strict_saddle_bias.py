@@ -24,17 +24,17 @@ def get_config(tiny: bool = False) -> dict:
     cfg = {
         "K": 4,
         "n": 3,
-        "ds": (1, 2, 3, 4),
+        "ds": [1, 2, 3, 4],
         "lambda_W": 1e-2,
         "lambda_H": 1e-2,
-        "lambda_bs": (1e-3, 1e-1, 1.0),
-        "betas": (None, 0.0, 0.15),  # None: 1/(K(1+λ_b))
+        "lambda_bs": [1e-3, 1e-1, 1.0],
+        "betas": [None, 0.0, 0.15],  # None: 1/(K(1+λ_b))
         "random_starts": 48,
-        "scales": (0.1, 0.5, 1.5),
+        "scales": [0.1, 0.5, 1.5],
         "descent_steps": 300,
         "grad_tol": 1e-10,
     }
     if tiny:
-        return {**cfg, "ds": (2, 4), "lambda_bs": (1e-1,), "betas": (None,), "random_starts": 8, "scales": (0.5,),
+        return {**cfg, "ds": [2, 4], "lambda_bs": [1e-1], "betas": [None], "random_starts": 8, "scales": [0.5],
                 "descent_steps": 100}
     return cfg
