@@ -87,5 +87,8 @@ def main(argv=None) -> int:
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                     help="override a top-level config key (repeatable; VALUE read as JSON if it parses)")
     args = ap.parse_args(argv)
-    run(args.config, tiny=args.tiny, out=args.out, sets=args.sets)
+    try:
+        run(args.config, tiny=args.tiny, out=args.out, sets=args.sets)
+    except ConfigError as e:  # a bad config file or value: one line and exit code 2
+        ap.error(str(e))
     return 0

@@ -99,6 +99,9 @@ def test_default_out_and_errors(tmp_path):
         "experiments/hessian/results/ce_spectra_tiny")
     with pytest.raises(ConfigError, match="nclandscape train"):
         experiments.load("experiments/resnet/fig3_optimizers.py")
+    with pytest.raises(SystemExit) as e:  # the command line: one line on stderr, exit code 2
+        experiments.main(["experiments/resnet/fig3_optimizers.py", "--tiny"])
+    assert e.value.code == 2
     with pytest.raises(ConfigError, match="not a key"):
         experiments.load("experiments/landscape/fig2.py", sets=["nope=1"])
     _, cfg = experiments.load("experiments/landscape/fig2.py", sets=["s_points=3", "arrows=unit"])
