@@ -73,8 +73,8 @@ cmd() {  # cmd FIG RUN... : sets CMD to the figure's full recipe, shortened, for
 step env 30 $PY -c "import jax, jaxlib; print(jax.__version__, jaxlib.__version__, jax.devices())"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null | tee "$OUT/gpu.txt"
 # Figs. 2 and 8: closed forms and polar grids, seconds on any machine.
-step fig2 60 $PY -m experiments.landscape.fig2 --out "$OUT/fig2"
-step fig8 60 $PY -m experiments.landscape.fig8 --out "$OUT/fig8"
+step fig2 60 $PY -m experiments experiments/landscape/fig2.py --out "$OUT/fig2"
+step fig8 60 $PY -m experiments experiments/landscape/fig8.py --out "$OUT/fig8"
 cmd fig3_optimizers sgd adam; step fig3_sgd_adam 120 "${CMD[@]}"
 EXTRA=(--set batch_size=$LBFGS_BATCH)  # L-BFGS: 10 iterations per epoch of shard a
 cmd fig3_optimizers lbfgs; step fig3_lbfgs 70 "${CMD[@]}"

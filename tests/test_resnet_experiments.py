@@ -13,7 +13,7 @@ from nclandscape import cli
 from nclandscape.nets.config import load_config_file
 from nclandscape.nets.plots import is_training_run, plot_run
 
-# every figure config (the folder also holds run_cpu.sh and summarize_cpu.py)
+# every figure config (the folder also holds runner.py, run_cpu.sh and results/)
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "experiments" / "resnet").glob("fig*.py"))
 
 
@@ -129,3 +129,18 @@ def test_cpu_variants_are_real_cifar_and_sized_for_a_cpu():
         0.01, 1e-3, "cosine_restarts", 200, 1e-4)
     with pytest.raises(ConfigError, match="choose one size"):
         load_config_file(CONFIGS[0], tiny=True, cpu=True)
+
+
+def test_cpu_summary_is_read_from_the_committed_files(tmp_path, capsys):
+    """``python -m experiments.resnet.runner summarize`` rebuilds results/summary_cpu.md (the
+    tables experiments/RESULTS.md quotes) from the committed results/<fig>_cpu/ files."""
+    import shutil
+
+    from experiments.resnet import runner
+
+    results = CONFIGS[0].parent / "results"
+    shutil.copytree(results, tmp_path / "results")
+    (tmp_path / "results" / "summary_cpu.md").unlink()
+    assert runner.main(["summarize", str(tmp_path / "results")]) == 0
+    assert (tmp_path / "results" / "summary_cpu.md").read_text() == (results / "summary_cpu.md").read_text()
+    assert {p.name for p in results.iterdir() if p.is_dir()} == {f"{p.stem}_cpu" for p in CONFIGS}

@@ -1,2 +1,1 @@
-"""Hessian-spectrum experiments: each module is one config + a ``main``; run with
-``python -m experiments.hessian.<name> [--tiny] [--out DIR]`` from the repository root."""
+"""Hessian-spectrum experiments (configs; logic in ``runner.py``): ``python -m experiments experiments/hessian/<name>.py``."""

@@ -1,0 +1,1 @@
+"""Landscape experiments (configs; logic in ``runner.py``): ``python -m experiments experiments/landscape/<name>.py``."""

@@ -4,7 +4,7 @@ The paper: the K → ∞ rescaled MSE (its eq. 33) with gradient eq. 34, and the
 "the arrows point to gradient descent directions with length proportional to the gradient
 norm". Ours: those closed forms (``nclandscape.landscape.limits``, checked by the tests against
 finite differences and against the real objective on the K → ∞ plane), arrows −(∂_θ f, ∂_s f)
-as gradient-descent steps of one step size per panel (``--unit-arrows`` for unit length),
+as gradient-descent steps of one step size per panel (``--set arrows=unit`` for unit length),
 contours of the limiting loss behind them, θ ∈ [0, π].
 
 Eq. 35 differentiates the CE of only the two logits (s cos θ, s sin θ),
@@ -16,7 +16,7 @@ log(e^{s cos θ} + e^{s sin θ}) (paper − exact).
 Panels (the text does not list the figure's (α, M); ours, as in Fig. 2): (a) MSE,
 (b) CE (eq. 35), (c) α = 5, M = 1, (d) α = 1, M = 5, (e) CE exact limit, (f) (b) − (e).
 
-Command:   python -m experiments.landscape.fig8        (tiny CI variant: --tiny --out DIR)
+Command:   python -m experiments experiments/landscape/fig8.py   (tiny CI variant: --tiny --out DIR)
 Run time:  ~3 s on 2 CPU cores (closed forms, float64; 6 panels of 61 x 91 points).
 Output:    experiments/landscape/results/fig8/{config.json, grids.npz, summary.jsonl, fig8.png,
            fig8_plane.png}
@@ -26,37 +26,28 @@ Expected:  MSE: ∂_θ f = s sin θ is small next to ∂_s f near the solution (
            θ = 0 and grow with s; the exact limit's field (−cos θ, s sin θ) is M = α = 1's
            angular part without any radial restoring force.
 """
-from experiments.landscape.runner import cli, default_out, run_polar, tiny
-
-CONFIG = {
-    "name": "fig8",
-    "layout": [2, 3],
-    "s_points": 61,
-    "theta_points": 91,
-    "theta_range": [0, "pi"],
-    "arrows": "norm",
-    "panels": [
-        {"title": "(a) MSE, K -> inf (eq. 34)", "loss": "mse", "closed_form": True, "s_max": 2.0},
-        {"title": "(b) CE, K -> inf, paper's form (eq. 35)", "loss": "ce_paper", "closed_form": True,
-         "s_max": 4.0},
-        {"title": "(c) rescaled MSE alpha = 5, M = 1 (eq. 34)", "loss": "rescaled_mse",
-         "closed_form": True, "alpha": 5.0, "M": 1.0, "s_max": 2.0},
-        {"title": "(d) rescaled MSE alpha = 1, M = 5 (eq. 34)", "loss": "rescaled_mse",
-         "closed_form": True, "alpha": 1.0, "M": 5.0, "s_max": 10.0},
-        {"title": "(e) CE - log(K-1), exact K -> inf limit: -s cos(theta)", "loss": "ce_exact",
-         "closed_form": True, "s_max": 4.0},
-        {"title": "(f) (b) - (e): log(e^{s cos} + e^{s sin})", "difference_of": [1, 4], "s_max": 4.0},
-    ],
-}
+RUNNER = "experiments.landscape.runner:run_polar"
 
 
-def main(argv=None):
-    args = cli(__doc__, "fig8").parse_args(argv)
-    cfg = tiny(CONFIG) if args.tiny else CONFIG
-    if args.unit_arrows:
-        cfg = {**cfg, "arrows": "unit"}
-    return run_polar(cfg, args.out or default_out("fig8"))
-
-
-if __name__ == "__main__":
-    main()
+def get_config(tiny: bool = False) -> dict:
+    cfg = {
+        "name": "fig8",
+        "layout": [2, 3],
+        "s_points": 61,
+        "theta_points": 91,
+        "theta_range": [0, "pi"],
+        "arrows": "norm",
+        "panels": [
+            {"title": "(a) MSE, K -> inf (eq. 34)", "loss": "mse", "closed_form": True, "s_max": 2.0},
+            {"title": "(b) CE, K -> inf, paper's form (eq. 35)", "loss": "ce_paper", "closed_form": True,
+             "s_max": 4.0},
+            {"title": "(c) rescaled MSE alpha = 5, M = 1 (eq. 34)", "loss": "rescaled_mse",
+             "closed_form": True, "alpha": 5.0, "M": 1.0, "s_max": 2.0},
+            {"title": "(d) rescaled MSE alpha = 1, M = 5 (eq. 34)", "loss": "rescaled_mse",
+             "closed_form": True, "alpha": 1.0, "M": 5.0, "s_max": 10.0},
+            {"title": "(e) CE - log(K-1), exact K -> inf limit: -s cos(theta)", "loss": "ce_exact",
+             "closed_form": True, "s_max": 4.0},
+            {"title": "(f) (b) - (e): log(e^{s cos} + e^{s sin})", "difference_of": [1, 4], "s_max": 4.0},
+        ],
+    }
+    return {**cfg, "s_points": 5, "theta_points": 7} if tiny else cfg  # tiny: same panels, 5 x 7 grids

@@ -101,7 +101,7 @@ def main(args) -> int:
 
     runs = validate_args(args)
 
-    from nclandscape.nets.config import load_config_module
+    from nclandscape.configs import load_config_module
     from nclandscape.nets.plots import plot_run
     from nclandscape.nets.runner import TrainingDiverged, train
 

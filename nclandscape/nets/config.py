@@ -7,13 +7,12 @@ returning a dict of overrides of :class:`TrainConfig` (or a TrainConfig), and op
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
-import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from nclandscape.configs import load_config_module
 from nclandscape.errors import ConfigError
 
 
@@ -158,23 +157,6 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         if not ok:
             raise ConfigError(msg)
     return cfg
-
-
-def load_config_module(path):
-    """Execute a config file and return it as a module (``get_config``, ``variants``, and
-    optional figure settings such as ``FEATURE_SCATTER_PER_CLASS``)."""
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"config file {str(p)!r} not found; pass a file such as "
-                          "experiments/resnet/fig3_optimizers.py")
-    spec = importlib.util.spec_from_file_location(f"_nclandscape_cfg_{p.stem}", p)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    try:
-        spec.loader.exec_module(mod)
-    finally:
-        sys.modules.pop(spec.name, None)
-    return mod
 
 
 def load_config_file(path, *, tiny: bool = False,
