@@ -76,7 +76,7 @@ def _etf_distance(A, cm, k_eff, dim):
     keep = (jnp.arange(K) >= K - dim).astype(A.dtype)  # top-`dim` eigenvectors (ascending order)
     PV = (vecs * keep[None, :]) @ vecs.T
     T_low = PV / jnp.sqrt(jnp.maximum(dim, 1).astype(A.dtype))
-    T = jnp.where(dim < k_eff - 1, T_low, T_full)
+    T = jnp.where(jnp.asarray(dim, A.dtype) < k_eff - 1, T_low, T_full)
     return jnp.linalg.norm(An - T)
 
 
@@ -138,7 +138,7 @@ def nc_metrics(W, H, b, Y, *, sample_mask=None, class_mask=None, dim=None) -> NC
     dist = jnp.sum(H**2, axis=0)[None, :] - 2.0 * (means.T @ H) + jnp.sum(means**2, axis=0)[:, None]
     dist = jnp.where(cm[:, None] > 0, dist, jnp.inf)
     ncc = jnp.argmin(dist, axis=0)
-    nc4 = jnp.sum((pred != ncc) * sm) / n_eff
+    nc4 = jnp.sum((pred != ncc).astype(sm.dtype) * sm) / n_eff
 
     # Numerical rank (1/K) sum_k ||H_k||_*^2 / ||H_k||_F^2 via the d x d Gram of each class.
     # One class at a time: O(d N) memory instead of a (K, d, N) intermediate.

@@ -315,5 +315,5 @@ def newton_update(per_sample, value_and_grad, params: Params, value, grad: Param
     mu_new = jnp.where(accept, mu * good, mu * state.nu)
     nu_new = jnp.where(accept, GROW, GROW * state.nu)
     params, value, grad = _pick(accept, (trial, f_new, g_new), (params, value, grad))
-    state = NewtonState(mu_new.astype(dtype), nu_new.astype(dtype), (state.accepted + accept).astype(jnp.int32))
+    state = NewtonState(mu_new.astype(dtype), nu_new.astype(dtype), state.accepted + accept.astype(jnp.int32))
     return params, value, grad, state
