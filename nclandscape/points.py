@@ -274,7 +274,7 @@ def newton_critical_point(objective, params: Params, data: UFMData, hparams: HPa
     mask = ravel_pytree(_st.reduced_mask(data, x0.dtype))[0]
     f = lambda x: g(unravel(x))  # noqa: E731
     grad = lambda x: jax.grad(f)(x) * mask  # noqa: E731
-    tol = NEWTON_TOL[jnp.dtype(x0.dtype).name] if tol is None else tol
+    tol = NEWTON_TOL["float64" if x0.dtype == jnp.float64 else "float32"] if tol is None else tol
     ts = 2.0 ** -jnp.arange(NEWTON_STEP_SIZES, dtype=x0.dtype)
 
     def cond(s):

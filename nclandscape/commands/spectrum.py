@@ -39,14 +39,11 @@ def validate(args):
 
 
 def main(args) -> int:
-    import os
-
     import jax
     import jax.numpy as jnp
     import numpy as np
 
     from nclandscape.commands.hessian import report
-    from nclandscape.errors import ConfigError
     from nclandscape.hessian.plots import plot_spectrum
 
     validate(args)

@@ -15,7 +15,7 @@ from jax.flatten_util import ravel_pytree
 
 from nclandscape import linalg
 from nclandscape.hessian import structured as _st
-from nclandscape.points import (  # noqa: F401  (re-exported)
+from nclandscape.points import (
     NewtonResult,
     bias_family_start,
     global_point,
@@ -24,8 +24,15 @@ from nclandscape.points import (  # noqa: F401  (re-exported)
     random_collapsed_start,
     saddle_point,
 )
-from nclandscape.points import point_at as point_for  # noqa: F401  (re-exported: (params, predicted_min_eig, info))
+from nclandscape.points import point_at as point_for  # (params, predicted_min_eig, info), as before
 from nclandscape.ufm import HParams, Params, UFMData
+
+__all__ = [
+    "EscapeResult", "escape", "escape_bound", "gradient_norm_descent",
+    # re-exported from nclandscape.points
+    "NewtonResult", "bias_family_start", "global_point", "newton_critical_point", "parse_at", "point_for",
+    "random_collapsed_start", "saddle_point",
+]
 
 
 # --------------------------------------------------------------------------- escape bound

@@ -28,10 +28,10 @@ from jax.flatten_util import ravel_pytree
 from nclandscape import points as _points
 from nclandscape.errors import ConfigError
 from nclandscape.hessian import dense as _dense
-from nclandscape.points import parse_at  # noqa: F401  (re-exported)
 from nclandscape.ufm import HParams, Params, UFMData, mask_params
 
 DIRECTIONS = ("random", "hessian-top", "hessian-bottom", "negative-curvature")
+parse_at = _points.parse_at  # the one parser of --at (formerly defined here)
 
 
 class HessianEig(NamedTuple):
