@@ -14,13 +14,16 @@ DESCRIPTION = (
 
 
 def add_point_args(p):
+    from nclandscape import points
+
     g = p.add_argument_group("point and method")
-    g.add_argument("--at", default="global", help="global | solve | saddle:I,J,... | critical:I,J,...")
+    g.add_argument("--at", default=points.DEFAULT_AT, help=points.AT_HELP)
     g.add_argument("--method", default="auto", help="auto | dense | structured | lanczos")
     g.add_argument("--lanczos-steps", type=int, default=100, help="Lanczos steps (method lanczos)")
-    g.add_argument("--seed", type=int, default=0, help="seed of the solver's initialisation (--at solve)")
-    g.add_argument("--steps", type=int, default=1000, help="solver steps (--at solve)")
-    g.add_argument("--optimizer", default="lbfgs", help="solver (--at solve)")
+    g.add_argument("--seed", type=int, default=points.SOLVE_SEED, help="seed of the solver's initialisation (--at solve)")
+    g.add_argument("--steps", type=int, default=points.SOLVE_STEPS,
+                   help=f"maximum solver steps (--at solve; default {points.SOLVE_STEPS})")
+    g.add_argument("--optimizer", default=points.SOLVE_OPTIMIZER, help="solver (--at solve)")
 
 
 def add_arguments(p):
@@ -32,14 +35,15 @@ def validate(args):
     """Every check of ``hessian`` (and ``spectrum``), before any work: the problem, the point, the
     method, int32 limits, and the memory of the method (a dense Hessian holds ~5 P x P arrays)."""
     from nclandscape.commands._common import check_solver_memory, itemsize
-    from nclandscape.hessian.columns import DENSE_MAX, check_method
-    from nclandscape.hessian.critical import parse_at
+    from nclandscape.hessian.policy import check_method, plan_method
+    from nclandscape.objectives import objective_for
+    from nclandscape.points import check_at
     from nclandscape.solve import check_optimizer
     from nclandscape.validate import check_int, check_memory
 
     prob = problem_from_args(args)
     check_method(args.method)
-    kind, _ = parse_at(args.at)
+    check_at(prob, args.at)
     check_int("--lanczos-steps", args.lanczos_steps, lo=1)
     check_int("--seed", args.seed, lo=0)
     check_int("--steps", args.steps, lo=0)
@@ -47,7 +51,8 @@ def validate(args):
     check_solver_memory(args, prob, what="hessian")
     P = prob.K * prob.d + prob.d * num_samples(prob) + prob.K
     where = f"P={P} parameters (K={prob.K}, N={num_samples(prob)}, d={prob.d})"
-    if args.method == "dense" or (args.method == "auto" and P <= DENSE_MAX):
+    plan = plan_method(objective_for(prob.loss), P, args.method)
+    if plan.method == "dense":
         check_memory(f"--method dense at {where}", 5 * itemsize(args) * P * P,
                      "use --method structured or lanczos, or lower --K, --n or --d")
     elif args.method == "lanczos":
@@ -60,12 +65,12 @@ def report(args) -> dict:
     import jax.numpy as jnp
 
     from nclandscape.hessian.certify import certify
-    from nclandscape.hessian.critical import point_for
     from nclandscape.objectives import objective_for
+    from nclandscape.points import point_at
 
     prob = validate(args)
     dtype = jnp.float64 if args.x64 else jnp.float32
-    params, pred, info = point_for(prob, args.at, dtype=dtype, seed=args.seed, optimizer=args.optimizer, steps=args.steps)
+    params, pred, info = point_at(prob, args.at, dtype=dtype, seed=args.seed, optimizer=args.optimizer, steps=args.steps)
     data, hp = prob.data(dtype=dtype), prob.hparams(dtype=dtype)
     rep = certify(prob, objective_for(prob.loss), params, data, hp, method=args.method,
                   predicted_min_eig=pred, lanczos_steps=args.lanczos_steps)

@@ -8,7 +8,8 @@ HELP = "1-D/2-D slices of the full UFM objective around a solution or saddle (ra
 DESCRIPTION = (
     "Evaluate f(x0 + t1 d1 [+ t2 d2]) for t in linspace(-span, span, points). x0: --at global (closed-form "
     "minimiser of mse/ce), saddle:I,J (no-bias MSE critical point keeping classes I,J; 'saddle:' = the zero "
-    "point), or solve (L-BFGS from a random start). Directions: random (filter-normalised, or unit with "
+    "point), critical:I,J (a critical point with bias, Newton from that family) or solve (the solver's output "
+    "from a random start). Directions: random (filter-normalised, or unit with "
     "--norm unit), hessian-top / hessian-bottom (unit eigenvectors of the dense Hessian), negative-curvature "
     "(the most negative eigenvector, and for --dims 2 the top one). JSON: 1-D {t, loss}; 2-D {t1, t2, loss} "
     "with loss[i][j] at (t1[i], t2[j])."
@@ -16,17 +17,20 @@ DESCRIPTION = (
 
 
 def add_arguments(p):
+    from nclandscape import points
+
     add_problem_args(p)
     g = p.add_argument_group("slice")
-    g.add_argument("--at", default="global", help="global | solve | saddle:I,J (default global)")
+    g.add_argument("--at", default=points.DEFAULT_AT, help=points.AT_HELP)
     g.add_argument("--directions", default="random",
                    help="random | hessian-top | hessian-bottom | negative-curvature (default random)")
     g.add_argument("--dims", type=int, default=1, help="1 or 2 (default 1)")
     g.add_argument("--span", type=float, default=1.0, help="t runs over [-span, span] (default 1)")
     g.add_argument("--points", type=int, default=41, help="grid points per direction (default 41)")
     g.add_argument("--norm", default="filter", help="random directions: filter (filter-normalised) or unit")
-    g.add_argument("--seed", type=int, default=0, help="seed of the random directions (and of --at solve)")
-    g.add_argument("--steps", type=int, default=2000, help="--at solve: maximum L-BFGS steps")
+    g.add_argument("--seed", type=int, default=points.SOLVE_SEED, help="seed of the random directions (and of --at solve)")
+    g.add_argument("--steps", type=int, default=points.SOLVE_STEPS,
+                   help=f"--at solve: maximum {points.SOLVE_OPTIMIZER} steps (default {points.SOLVE_STEPS})")
     g.add_argument("--out", default=None, help="write a PNG of the slice")
 
 
@@ -35,7 +39,9 @@ def validate(args):
     and memory: every grid point evaluates the objective once) and --out."""
     from nclandscape.commands._common import check_solver_memory, itemsize
     from nclandscape.errors import ConfigError
-    from nclandscape.landscape.slices import DIRECTIONS, MAX_DENSE_PARAMS, parse_at
+    from nclandscape.hessian.dense import check_dense_size
+    from nclandscape.landscape.slices import DIRECTIONS
+    from nclandscape.points import check_at
     from nclandscape.validate import (INT32_MAX, check_choice, check_float, check_int, check_memory,
                                       check_out_file)
 
@@ -48,14 +54,13 @@ def validate(args):
     check_int("--steps", args.steps, lo=0)
     check_choice("--directions", args.directions, DIRECTIONS)
     check_choice("--norm", args.norm, ("filter", "unit"))
-    parse_at(args.at)
+    check_at(prob, args.at)
     if args.out is not None:
         check_out_file("--out", args.out)
     check_solver_memory(args, prob, what="slice")
     P = prob.K * prob.d + prob.d * num_samples(prob) + prob.K
-    if args.directions != "random" and P > MAX_DENSE_PARAMS:
-        raise ConfigError(f"--directions {args.directions} needs the dense Hessian of P={P} parameters, "
-                          f"limited to {MAX_DENSE_PARAMS}: use --directions random or lower --K, --n or --d")
+    if args.directions != "random":
+        check_dense_size(P, what=f"--directions {args.directions}", fix="use --directions random or lower --K, --n or --d")
     grid = args.points ** args.dims
     if grid > INT32_MAX:
         raise ConfigError(f"--points {args.points} with --dims {args.dims} gives {grid} grid points: "
@@ -72,14 +77,15 @@ def compute(args):
     import jax.numpy as jnp
     import numpy as np
 
-    from nclandscape.landscape.slices import directions_for, point_for, slice_1d, slice_2d
+    from nclandscape.landscape.slices import directions_for, slice_1d, slice_2d
     from nclandscape.objectives import objective_for
+    from nclandscape.points import point_at
 
     prob = validate(args)
     dtype = jnp.float64 if jax.config.read("jax_enable_x64") else jnp.float32
     data, hp = prob.data(dtype=dtype), prob.hparams(dtype=dtype)
     objective = objective_for(prob.loss)
-    x0, info = point_for(prob, args.at, dtype=dtype, seed=args.seed, steps=args.steps)
+    x0, _, info = point_at(prob, args.at, dtype=dtype, seed=args.seed, steps=args.steps)
     ds, dinfo = directions_for(args.directions, objective, x0, data, hp, dims=args.dims,
                                key=jax.random.PRNGKey(args.seed), norm=args.norm)
     t = jnp.linspace(-args.span, args.span, args.points, dtype=dtype)

@@ -39,14 +39,11 @@ def validate(args):
 
 
 def main(args) -> int:
-    import os
-
     import jax
     import jax.numpy as jnp
     import numpy as np
 
     from nclandscape.commands.hessian import report
-    from nclandscape.errors import ConfigError
     from nclandscape.hessian.plots import plot_spectrum
 
     validate(args)
@@ -55,15 +52,15 @@ def main(args) -> int:
     if out["method"] == "lanczos":
         from jax.flatten_util import ravel_pytree
 
-        from nclandscape.hessian.critical import point_for
         from nclandscape.hessian.dense import flat_hvp, flat_mask
         from nclandscape.hessian.lanczos import density, slq
         from nclandscape.objectives import objective_for
         from nclandscape.commands._common import problem_from_args
+        from nclandscape.points import point_at
 
         prob = problem_from_args(args)
         dtype = jnp.float64 if args.x64 else jnp.float32
-        params, _, _ = point_for(prob, args.at, dtype=dtype, seed=args.seed, optimizer=args.optimizer, steps=args.steps)
+        params, _, _ = point_at(prob, args.at, dtype=dtype, seed=args.seed, optimizer=args.optimizer, steps=args.steps)
         data, hp = prob.data(dtype=dtype), prob.hparams(dtype=dtype)
         mv = flat_hvp(objective_for(prob.loss), params, data, hp)
         P = ravel_pytree(params)[0].shape[0]

@@ -12,25 +12,26 @@ from nclandscape.hessian import columns as _cols
 from nclandscape.hessian import dense as _dense
 from nclandscape.hessian import structured as _st
 from nclandscape.hessian.critical import escape_bound
+from nclandscape.hessian.policy import choose, plan_method
 from nclandscape.solve import tree_norm
 from nclandscape.ufm import HParams, Params, UFMData
 
 
-def spectrum_at(objective, params: Params, data: UFMData, hparams: HParams, *, method: str = "auto", lanczos_steps: int = 100, dense_max: int = _cols.DENSE_MAX) -> dict:
-    """Eigenvalues of ∇²f at ``params`` (NumPy, ascending) by ``method``; ``auto`` picks structured
-    at collapsed points, else dense up to ``dense_max`` parameters, else Lanczos.
+def spectrum_at(objective, params: Params, data: UFMData, hparams: HParams, *, method: str = "auto", lanczos_steps: int = 100, dense_max: int = _dense.DENSE_MAX) -> dict:
+    """Eigenvalues of ∇²f at ``params`` (NumPy, ascending) by ``method``; ``auto`` is the policy of
+    :mod:`~nclandscape.hessian.policy` (structured at collapsed points, else dense up to
+    ``dense_max`` parameters, else Lanczos).
 
     Returns ``eigenvalues`` (all of them for dense/structured, the Ritz values for Lanczos),
     ``method``, ``min_eig``, ``index``, and for structured ``block_eigenvalues`` /
     ``block_multiplicities`` and for Lanczos ``ritz_residuals``; the leading eigenvector as
     ``_min_vector`` (``Params``, unit norm).
     """
-    _cols.check_method(method)
     dt = data.Y.dtype
-    collapsed = float(_st.collapse_residual(params, data)) <= _st.collapse_tol(dt)
     P = int(jax.flatten_util.ravel_pytree(params)[0].shape[0])
-    if method == "auto":
-        method = "structured" if (collapsed and _st.supports(objective)) else ("dense" if P <= dense_max else "lanczos")
+    plan = plan_method(objective, P, method, dense_max=dense_max)
+    collapsed = float(_st.collapse_residual(params, data)) <= _st.collapse_tol(dt)
+    method = choose(plan, collapsed)
     _, unravel = jax.flatten_util.ravel_pytree(params)
     rtol = _dense.index_threshold(dt)
     out: dict = {"method": method, "collapsed": collapsed}

@@ -1,11 +1,10 @@
 """``sweep_columns``: Hessian columns of one configuration, for the sweep engine's compiled program.
 
-Method per configuration: ``structured`` (exact, THEORY.md §5) where the point is class-collapsed
-and the objective has a per-sample loss (MSE, rescaled MSE, CE); otherwise ``dense`` when the
-padded parameter count ``P <= dense_max``, else ``lanczos``. The choice dense/Lanczos is static
-(shapes); collapsed-or-not is decided per configuration with ``lax.cond`` (under ``vmap`` both
-branches run and the result is selected, so the cost is that of the fallback plus the cheap
-structured one). The method used is returned as an integer code, see ``HESSIAN_METHODS``.
+Method per configuration: the ``auto`` policy of :mod:`~nclandscape.hessian.policy` on the padded
+parameter count. The choice dense/Lanczos is static (shapes); collapsed-or-not is decided per
+configuration with ``lax.cond`` (under ``vmap`` both branches run and the result is selected, so
+the cost is that of the fallback plus the cheap structured one). The method used is returned as
+an integer code, see ``HESSIAN_METHODS``.
 
 Padded coordinates (and ``b`` without bias) are not variables of the problem and never produce
 eigenvalues: dense and structured spectra drop them (``masked_eigh``), Lanczos runs on the
@@ -17,22 +16,17 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from nclandscape.errors import ConfigError
 from nclandscape.hessian import dense as _dense
 from nclandscape.hessian import lanczos as _lanczos
 from nclandscape.hessian import structured as _structured
+from nclandscape.hessian.dense import DENSE_MAX
+from nclandscape.hessian.policy import HESSIAN_METHODS, METHOD_CODES, check_method, plan_method
 from nclandscape.ufm import HParams, Params, UFMData
 
-HESSIAN_METHODS = ("structured", "dense", "lanczos")  # code -> name
-METHOD_CODES = {name: i for i, name in enumerate(HESSIAN_METHODS)}
-DENSE_MAX = 3000  # largest padded P for the automatic dense path (P² floats per configuration)
 DEFAULT_LANCZOS_STEPS = 100
 
-
-def check_method(method: str) -> str:
-    if method not in ("auto",) + HESSIAN_METHODS:
-        raise ConfigError(f"method={method!r} is not allowed: choose one of auto, {', '.join(HESSIAN_METHODS)}")
-    return method
+__all__ = ["DEFAULT_LANCZOS_STEPS", "DENSE_MAX", "HESSIAN_METHODS", "METHOD_CODES", "check_method",
+           "lanczos_spectrum", "sweep_columns"]
 
 
 def _structured_cols(objective, params, data, hparams, rtol):
@@ -61,17 +55,6 @@ def _lanczos_cols(objective, params, data, hparams, rtol, num_steps):
     return _dense.min_eig_and_index(r.values, r.valid.astype(jnp.int32), rtol=rtol)
 
 
-def resolve_method(objective, params: Params, method: str = "auto", *, dense_max: int = DENSE_MAX) -> str:
-    """The static method of a call: ``auto`` becomes ``auto-dense`` or ``auto-lanczos``."""
-    check_method(method)
-    if method == "structured" and not _structured.supports(objective):
-        _structured.per_sample_loss(objective, None, None)  # raises the ConfigError
-    if method != "auto":
-        return method
-    P = ravel_pytree(params)[0].shape[0]
-    return "auto-dense" if P <= dense_max else "auto-lanczos"
-
-
 def sweep_columns(
     objective,
     params: Params,
@@ -92,22 +75,20 @@ def sweep_columns(
     ``HESSIAN_METHODS``. Jittable and vmappable; ``method``, ``dense_max`` and ``lanczos_steps``
     are static.
     """
-    how = resolve_method(objective, params, method, dense_max=dense_max)
+    plan = plan_method(objective, ravel_pytree(params)[0].shape[0], method, dense_max=dense_max)
     dt = data.Y.dtype
 
     def code(name):
         return jnp.asarray(METHOD_CODES[name], jnp.int32)
 
     def fallback(p):
-        if how in ("dense", "auto-dense"):
+        if plan.method == "dense":
             return (*_dense_cols(objective, p, data, hparams, rtol), code("dense"))
         return (*_lanczos_cols(objective, p, data, hparams, rtol, lanczos_steps), code("lanczos"))
 
-    if how == "structured":
+    if plan.method == "structured":
         out = (*_structured_cols(objective, params, data, hparams, rtol), code("structured"))
-    elif how in ("dense", "lanczos"):
-        out = fallback(params)
-    elif not _structured.supports(objective):
+    elif not plan.structured_if_collapsed:
         out = fallback(params)
     else:
         collapsed = _structured.collapse_residual(params, data) <= _structured.collapse_tol(dt)

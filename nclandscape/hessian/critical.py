@@ -1,12 +1,9 @@
-"""Critical points: closed-form ones (global minimisers, the no-bias family of THEORY.md §3),
-numerical ones (Newton on the class-collapsed reduced problem), the escape-direction bound, and
-escape from a saddle by gradient descent.
+"""Critical points: the escape-direction bound, escape from a saddle by gradient descent, and a
+search for critical points of any index (gradient-norm descent on the reduced problem).
 
-Why the reduced problem is enough for MSE: at a critical point with λ_H > 0,
-``(Wᵀ Ω_k W / N + λ_H I) h_i = Wᵀ Ω_k (M y_i − b) / N`` has a unique solution per class, so every
-critical point of (rescaled) MSE is class-collapsed and is a critical point of the reduced
-objective ``g(W, G, b)`` of :mod:`~nclandscape.hessian.structured` (and conversely, since the
-gradient at a collapsed point lies in the collapsed subspace).
+The points themselves — closed-form minimisers, the no-bias family of THEORY.md §3, Newton's
+root-finder on the class-collapsed problem and its starts, and the ``--at`` strings — live in
+:mod:`nclandscape.points`; their names are re-exported here.
 """
 from __future__ import annotations
 
@@ -14,142 +11,28 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-
-from nclandscape import linalg
-import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from nclandscape.errors import ConfigError
+from nclandscape import linalg
 from nclandscape.hessian import structured as _st
+from nclandscape.points import (
+    NewtonResult,
+    bias_family_start,
+    global_point,
+    newton_critical_point,
+    parse_at,
+    random_collapsed_start,
+    saddle_point,
+)
+from nclandscape.points import point_at as point_for  # (params, predicted_min_eig, info), as before
 from nclandscape.ufm import HParams, Params, UFMData
 
-
-# --------------------------------------------------------------------------- closed-form points
-
-
-def global_point(problem, dtype=jnp.float64) -> Params:
-    """The closed-form global minimiser of vanilla MSE (any d) or CE (d >= K − 1)."""
-    from nclandscape.theory import ce_global_minimizer, mse_global_minimizer
-
-    p = problem
-    if not p.balanced:
-        raise ConfigError("--at global needs balanced classes (the closed form covers those only)")
-    if p.loss == "mse":
-        W, H, b = mse_global_minimizer(p.K, p.n, p.d, p.lambda_W, p.lambda_H, p.lambda_b, bias=p.bias)
-    elif p.loss == "ce":
-        W, H, b = ce_global_minimizer(p.K, p.n, p.d, p.lambda_W, p.lambda_H, p.lambda_b)
-    else:
-        raise ConfigError("--at global: rescaled MSE has no closed-form minimiser (open question); use --at solve")
-    return Params(jnp.asarray(W, dtype), jnp.asarray(H, dtype), jnp.asarray(b, dtype))
-
-
-def saddle_point(problem, S, dtype=jnp.float64):
-    """``(Params, predicted_min_eig or None, is_global)`` of the no-bias critical point keeping
-    the singular components ``S`` (THEORY.md §3)."""
-    from nclandscape.theory import nobias_critical_point
-
-    p = problem
-    if p.loss != "mse" or p.bias or not p.balanced:
-        raise ConfigError("saddle:I,J,... is the no-bias family of vanilla MSE: use --loss mse --no-bias (balanced classes)")
-    cp = nobias_critical_point(p.K, p.n, p.d, p.lambda_W, p.lambda_H, S)
-    prm = Params(jnp.asarray(cp.W, dtype), jnp.asarray(cp.H, dtype), jnp.asarray(cp.b, dtype))
-    return prm, cp.predicted_min_eig, cp.is_global
-
-
-def parse_at(at: str):
-    """``global`` | ``solve`` | ``saddle:I,J,...`` | ``critical:I,J,...`` → (kind, S)."""
-    if at in ("global", "solve"):
-        return at, ()
-    for kind in ("saddle", "critical"):
-        if at.startswith(kind + ":") or at == kind:
-            rest = at[len(kind) + 1:]
-            try:
-                S = tuple(int(x) for x in rest.split(",") if x.strip() != "")
-            except ValueError:
-                raise ConfigError(f"--at {at!r}: give {kind}:I,J,... with 0-based integer components") from None
-            return kind, S
-    raise ConfigError(f"--at {at!r} is not allowed: choose global, solve, saddle:I,J,... or critical:I,J,...")
-
-
-# --------------------------------------------------------------------------- Newton
-
-
-class NewtonResult(NamedTuple):
-    params: Params
-    grad_norm: jax.Array  # of the reduced objective (equal to the full gradient norm at collapse)
-    steps: jax.Array
-
-
-def newton_critical_point(objective, params: Params, data: UFMData, hparams: HParams, *, max_steps: int = 100, tol=None) -> NewtonResult:
-    """Newton's method for ∇g = 0 on the reduced (class-collapsed) problem, from the class means
-    of ``params``. Each step is the pseudo-inverse Newton step (eigenvalues below 1e-10 relative,
-    e.g. the rotation symmetry of the features, are left out) scaled by the t ∈ {1, 1/2, …, 2⁻¹¹}
-    that minimises ‖∇g‖ — a damped Gauss–Newton descent on ‖∇g‖² that converges to saddles as
-    well as minima, quadratically near a non-degenerate one. Jittable."""
-    g = _st.reduced_objective(objective, data, hparams)
-    x0, unravel = ravel_pytree(_st.reduce_params(params, data))
-    mask = ravel_pytree(_st.reduced_mask(data, x0.dtype))[0]
-    f = lambda x: g(unravel(x))
-    grad = lambda x: jax.grad(f)(x) * mask
-    hess = lambda x: jax.hessian(f)(x) * mask[:, None] * mask[None, :]
-    tol = (1e-13 if x0.dtype == jnp.float64 else 1e-6) if tol is None else tol
-    ts = 2.0 ** -jnp.arange(12, dtype=x0.dtype)
-
-    def cond(s):
-        x, gn, k = s
-        return (k < max_steps) & (gn > tol)
-
-    def body(s):
-        x, gn, k = s
-        gr = grad(x)
-        w, V = linalg.eigh(0.5 * (hess(x) + hess(x).T))
-        cut = 1e-10 * jnp.max(jnp.abs(w))
-        inv = jnp.where(jnp.abs(w) > cut, 1.0 / jnp.where(jnp.abs(w) > cut, w, 1.0), 0.0)
-        dx = -V @ (inv * (V.T @ gr))
-        norms = jax.vmap(lambda t: jnp.linalg.norm(grad(x + t * dx)))(ts)
-        i = jnp.argmin(norms)
-        better = norms[i] < gn
-        x = jnp.where(better, x + ts[i] * dx, x)
-        gn = jnp.where(better, norms[i], gn)
-        k = jnp.where(better, k + 1, max_steps)  # no progress: stop
-        return x, gn, k
-
-    x, gn, k = jax.lax.while_loop(cond, body, (x0, jnp.linalg.norm(grad(x0)), jnp.asarray(0)))
-    return NewtonResult(_st.expand_reduced(unravel(x * mask), data), gn, k)
-
-
-def bias_family_start(problem, S, *, with_ones: bool = False, beta=None, dtype=jnp.float64) -> Params:
-    """A class-collapsed starting point for Newton with bias: the §3 construction for the target
-    ``Ỹ = Y − β 1 1ᵀ`` (singular vectors: the orthonormal basis ``U`` of 1^⊥ built from the class
-    indicators, plus ``u_0 = 1/√K`` with σ_0 = √n |1 − Kβ| when ``with_ones``), keeping the
-    components ``S`` of ``U`` (0-based, at most K − 1) and, with ``with_ones``, ``u_0`` as well."""
-    import math
-
-    from nclandscape.theory import lambda_bar
-
-    p = problem
-    K, n, d = p.K, p.n, p.d
-    beta = 1.0 / (K * (1.0 + p.lambda_b)) if beta is None else float(beta)
-    Q, _ = np.linalg.qr(np.eye(K) - np.ones((K, K)) / K)
-    U = Q[:, : K - 1]  # orthonormal basis of 1^⊥
-    comps = [(U[:, i], math.sqrt(n)) for i in S]
-    if with_ones:
-        comps.append((np.ones(K) / math.sqrt(K), math.sqrt(n) * abs(1 - K * beta)))
-    if len(comps) > d:
-        raise ConfigError(f"{len(comps)} components but d={d}")
-    lb = lambda_bar(K, n, p.lambda_W, p.lambda_H)
-    ratio = (p.lambda_H / p.lambda_W) ** 0.25
-    W = np.zeros((K, d))
-    Hm = np.zeros((d, K))
-    A = np.eye(K) - beta * np.ones((K, K))
-    for pos, (u, s) in enumerate(comps):
-        eta = max(s - lb, 0.0)
-        v = A.T @ u / s if s > 0 else u  # right singular vector of the K×K factor
-        W[:, pos] = ratio * math.sqrt(eta) * u
-        Hm[pos, :] = math.sqrt(eta) / ratio * v / math.sqrt(n)
-    H = np.repeat(Hm, n, axis=1)
-    b = beta * np.ones(K) if p.bias else np.zeros(K)
-    return Params(jnp.asarray(W, dtype), jnp.asarray(H, dtype), jnp.asarray(b, dtype))
+__all__ = [
+    "EscapeResult", "escape", "escape_bound", "gradient_norm_descent",
+    # re-exported from nclandscape.points
+    "NewtonResult", "bias_family_start", "global_point", "newton_critical_point", "parse_at", "point_for",
+    "random_collapsed_start", "saddle_point",
+]
 
 
 # --------------------------------------------------------------------------- escape bound
@@ -208,44 +91,6 @@ def escape(objective, params: Params, direction: Params, data: UFMData, hparams:
     return EscapeResult(p, v, k, v - f_star <= gap_tol)
 
 
-# --------------------------------------------------------------------------- the CLI's --at
-
-
-def point_for(problem, at: str, *, dtype=jnp.float64, seed: int = 0, optimizer: str = "lbfgs", steps: int = 1000, beta=None):
-    """``(params, predicted_min_eig or None, info dict)`` of ``--at global|solve|saddle:S|critical:S``.
-
-    ``critical:S`` (MSE, with or without bias) starts Newton on the reduced problem from
-    :func:`bias_family_start` (components ``S`` of the basis of 1^⊥, β = 1/(K(1+λ_b)) unless
-    ``beta``) and reports its gradient norm and steps.
-    """
-    from nclandscape.objectives import objective_for
-    from nclandscape.solve import solve_problem
-
-    kind, S = parse_at(at)
-    info: dict = {"at": at}
-    if kind == "global":
-        return global_point(problem, dtype), None, info
-    if kind == "saddle":
-        prm, pred, is_global = saddle_point(problem, S, dtype)
-        info["S"] = list(S)
-        info["predicted_global"] = bool(is_global)
-        return prm, pred, info
-    if kind == "solve":
-        r = solve_problem(problem, optimizer=optimizer, steps=steps, seed=seed, dtype=dtype)
-        info.update(solve_status=r["status"], solve_steps=r["steps"])
-        return r["_params"], None, info
-    if problem.loss == "ce":
-        raise ConfigError("critical:I,J,... starts from the MSE family: use --loss mse or rescaled_mse")
-    if any(i < 0 or i >= problem.K - 1 for i in S):
-        raise ConfigError(f"critical:{','.join(map(str, S))}: components index the basis of 1^perp, 0..{problem.K - 2}")
-    start = bias_family_start(problem, S, beta=beta, dtype=dtype)
-    data, hp = problem.data(dtype=dtype), problem.hparams(dtype=dtype)
-    obj = objective_for(problem.loss)
-    r = jax.jit(lambda p: newton_critical_point(obj, p, data, hp))(start)
-    info.update(S=list(S), newton_steps=int(r.steps), newton_grad_norm=float(r.grad_norm))
-    return r.params, None, info
-
-
 # --------------------------------------------------------------------------- search
 
 
@@ -271,15 +116,3 @@ def gradient_norm_descent(objective, params: Params, data: UFMData, hparams: HPa
 
     (x, _), _ = jax.lax.scan(body, (x0, opt.init(x0)), None, length=steps)
     return _st.expand_reduced(unravel(x), data)
-
-
-def random_collapsed_start(key, data: UFMData, *, scale=1.0) -> Params:
-    """A random class-collapsed point: N(0, scale²) W, class means and b (masked)."""
-    from nclandscape.ufm import mask_params
-
-    K, d = data.Y.shape[0], data.dim_mask.shape[0]
-    dt = data.Y.dtype
-    kw, kh, kb = jax.random.split(key, 3)
-    red = _st.Reduced(scale * jax.random.normal(kw, (K, d), dt), scale * jax.random.normal(kh, (d, K), dt),
-                      scale * jax.random.normal(kb, (K,), dt))
-    return mask_params(_st.expand_reduced(red, data), data)

@@ -8,6 +8,12 @@ are exactly zero and would add spurious zero eigenvalues. :func:`masked_eigh` re
 puts a sentinel strictly above the Gershgorin bound of the real block on their diagonal, so after
 the ascending sort they are exactly the last ``P - P_real`` eigenvalues and are flagged invalid.
 Everything is pure, jittable and vmappable over configurations (fixed padded shapes).
+
+:data:`DENSE_MAX` is the one size limit of dense Hessians in the library: the ``auto`` method
+(:mod:`~nclandscape.hessian.policy`) takes the dense path up to it, and callers that have no other
+method (the Hessian directions of ``nclandscape slice``) refuse larger problems with
+:func:`check_dense_size`. An explicit ``method="dense"`` is not limited by it (the commands check
+its memory instead).
 """
 from __future__ import annotations
 
@@ -16,10 +22,22 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from nclandscape import linalg
 from jax.flatten_util import ravel_pytree
 
+from nclandscape import linalg
+from nclandscape.errors import ConfigError
 from nclandscape.ufm import HParams, Params, UFMData
+
+# Largest parameter count P for a dense Hessian: P² floats (72 MB in float64 at 3000), and in the
+# sweep one such matrix per configuration of a vmapped chunk.
+DENSE_MAX = 3000
+
+
+def check_dense_size(P: int, *, what: str = "this", fix: str = "lower --K, --n or --d") -> int:
+    """Raise ConfigError if a dense Hessian of ``P`` parameters exceeds :data:`DENSE_MAX`."""
+    if P > DENSE_MAX:
+        raise ConfigError(f"{what} needs the dense Hessian of P={P} parameters, limited to {DENSE_MAX}: {fix}")
+    return P
 
 
 class Spectrum(NamedTuple):
@@ -61,13 +79,19 @@ def flat_hvp(objective, params: Params, data: UFMData, hparams: HParams):
     return lin
 
 
-def dense_hessian(objective, params: Params, data: UFMData, hparams: HParams):
-    """The full ``(P, P)`` Hessian over the flattened params (P = Kd + dN + K, padded shape):
-    ``P`` forward-over-reverse HVPs against the unit vectors, symmetrised."""
-    lin = flat_hvp(objective, params, data, hparams)
-    P = ravel_pytree(params)[0].shape[0]
-    Hm = jax.vmap(lin)(jnp.eye(P, dtype=data.Y.dtype))
+def flat_hessian(f, x):
+    """The ``(P, P)`` Hessian of a scalar function ``f`` of a flat vector ``x``: ``P``
+    forward-over-reverse HVPs against the unit vectors, symmetrised. Jittable."""
+    _, lin = jax.linearize(jax.grad(f), x)
+    Hm = jax.vmap(lin)(jnp.eye(x.shape[0], dtype=x.dtype))
     return 0.5 * (Hm + Hm.T)
+
+
+def dense_hessian(objective, params: Params, data: UFMData, hparams: HParams):
+    """The full ``(P, P)`` Hessian over the flattened params (P = Kd + dN + K, padded shape), by
+    :func:`flat_hessian`. Jittable; no size limit (see :func:`check_dense_size`)."""
+    f, x0, _ = flat_objective(objective, params, data, hparams)
+    return flat_hessian(f, x0)
 
 
 def sentinel_for(A, mask):

@@ -7,16 +7,17 @@ Directions:
   ``H``, and the bias ``b`` as one filter) is rescaled to the norm of the same filter of the point;
   filters that are zero at the point get a zero direction. ``norm="unit"`` gives a plain unit
   direction instead (needed at the zero solution, where every filter is zero);
-* eigenvectors of the dense Hessian (``jax.hessian`` over ``ravel_pytree`` + ``eigh``) for small
-  problems: top, bottom, and the negative-curvature direction through a saddle. The Hessian is
-  restricted to the coordinates the problem really has (padding and a disabled bias are removed),
-  so a masked coordinate never shows up as a spurious zero eigenvalue.
+* eigenvectors of the dense Hessian (:func:`~nclandscape.hessian.dense.dense_hessian` + ``eigh``)
+  for problems of at most :data:`~nclandscape.hessian.dense.DENSE_MAX` parameters: top, bottom,
+  and the negative-curvature direction through a saddle. The Hessian is restricted to the
+  coordinates the problem really has (padding and a disabled bias are removed), so a masked
+  coordinate never shows up as a spurious zero eigenvalue.
 
+The points a slice goes through are those of :mod:`nclandscape.points` (``--at``).
 Every function works on one problem and is jittable; the grid is vmapped.
 """
 from __future__ import annotations
 
-from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -24,11 +25,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from nclandscape import points as _points
 from nclandscape.errors import ConfigError
+from nclandscape.hessian import dense as _dense
 from nclandscape.ufm import HParams, Params, UFMData, mask_params
 
-MAX_DENSE_PARAMS = 4000
 DIRECTIONS = ("random", "hessian-top", "hessian-bottom", "negative-curvature")
+parse_at = _points.parse_at  # the one parser of --at (formerly defined here)
 
 
 class HessianEig(NamedTuple):
@@ -66,26 +69,10 @@ def slice_2d(objective, params: Params, data: UFMData, hparams: HParams, d1: Par
 
 def active_mask(params: Params, data: UFMData) -> np.ndarray:
     """Boolean mask of the flattened coordinates the problem really has."""
-    ones = jax.tree_util.tree_map(jnp.ones_like, params)
-    flat, _ = ravel_pytree(mask_params(ones, data))
-    return np.asarray(flat) != 0
+    return np.asarray(_dense.flat_mask(data)) != 0
 
 
-@partial(jax.jit, static_argnums=(0,))
-def _dense_hessian(objective, params: Params, data: UFMData, hparams: HParams):
-    x0, unravel = ravel_pytree(params)
-    return jax.hessian(lambda x: objective(unravel(x), data, hparams))(x0)
-
-
-def dense_hessian(objective, params: Params, data: UFMData, hparams: HParams):
-    """Dense Hessian ``(P, P)`` of ``f`` at ``params`` over the flattened parameters (jitted once
-    per objective and shape)."""
-    x0, _ = ravel_pytree(params)
-    if x0.size > MAX_DENSE_PARAMS:
-        raise ConfigError(
-            f"{x0.size} parameters: the dense Hessian is limited to {MAX_DENSE_PARAMS} (give a smaller K, n or d)"
-        )
-    return _dense_hessian(objective, params, data, hparams)
+_dense_hessian = jax.jit(_dense.dense_hessian, static_argnums=0)  # compiled once per objective and shape
 
 
 def hessian_eig(objective, params: Params, data: UFMData, hparams: HParams) -> HessianEig:
@@ -97,7 +84,9 @@ def hessian_eig(objective, params: Params, data: UFMData, hparams: HParams) -> H
     between machines; it is replaced by a canonical one (:func:`_canonical_eigenspaces`), so that
     slices through a degenerate direction are reproducible.
     """
-    Hm = np.asarray(dense_hessian(objective, params, data, hparams), np.float64)
+    _dense.check_dense_size(int(ravel_pytree(params)[0].size), what="a Hessian direction",
+                            fix="use --directions random or lower --K, --n or --d")
+    Hm = np.asarray(_dense_hessian(objective, params, data, hparams), np.float64)
     act = active_mask(params, data)
     idx = np.flatnonzero(act)
     sub = Hm[np.ix_(idx, idx)]
@@ -203,61 +192,8 @@ def directions_for(kind: str, objective, params: Params, data: UFMData, hparams:
                 "hessian_max": float(eig.values[-1])}
 
 
-def parse_at(at: str):
-    """``global`` | ``solve`` | ``saddle:I,J,...`` (``saddle:`` keeps no component: the zero point)."""
-    if at in ("global", "solve"):
-        return at, ()
-    if at.startswith("saddle:"):
-        body = at[len("saddle:"):].strip()
-        try:
-            S = tuple(int(x) for x in body.split(",") if x.strip() != "")
-        except ValueError:
-            raise ConfigError(f"--at {at!r}: write saddle:I,J with integer class indices") from None
-        return "saddle", S
-    raise ConfigError(f"--at {at!r} is not allowed: choose global, solve or saddle:I,J")
-
-
-def point_for(problem, at: str, *, dtype=None, seed: int = 0, steps: int = 2000, scale: float = 1.0):
-    """``(Params, info)``: the point a slice goes through, for a :class:`~nclandscape.ufm.Problem`.
-
-    ``global``: the closed-form minimiser (vanilla MSE: :func:`~nclandscape.theory.mse_global_minimizer`,
-    CE: :func:`~nclandscape.theory.ce_global_minimizer`); ``saddle:I,J``: the no-bias critical point
-    keeping components S = {I, J} (:func:`~nclandscape.theory.nobias_critical_point`); ``solve``:
-    L-BFGS from a random start (:func:`~nclandscape.solve.solve`).
-    """
-    from nclandscape import theory
-    from nclandscape.objectives import objective_for
-    from nclandscape.solve import STATUS_NAMES, solve
-    from nclandscape.ufm import init_params
-
-    kind, S = parse_at(at)
-    dtype = dtype or jnp.zeros(()).dtype
-    p = problem
-    info: dict = {"at": at}
-    if kind in ("global", "saddle") and not p.balanced:
-        raise ConfigError(f"--at {at}: the closed forms cover balanced classes only (use --at solve)")
-    if kind == "global":
-        if p.loss == "mse":
-            W, H, b = theory.mse_global_minimizer(p.K, p.n, p.d, p.lambda_W, p.lambda_H, p.lambda_b, bias=p.bias)
-            info["f_star"] = theory.mse_global_min(p.K, p.n, p.d, p.lambda_W, p.lambda_H, p.lambda_b, bias=p.bias).f_star
-        elif p.loss == "ce":
-            W, H, b = theory.ce_global_minimizer(p.K, p.n, p.d, p.lambda_W, p.lambda_H, p.lambda_b)
-            info["f_star"] = theory.ce_global_min(p.K, p.n, p.d, p.lambda_W, p.lambda_H, p.lambda_b).f_star
-        else:
-            raise ConfigError("--at global: rescaled MSE has no closed-form minimiser (its global optimality is open); use --at solve")
-    elif kind == "saddle":
-        if p.loss != "mse" or p.bias:
-            raise ConfigError(f"--at {at}: the critical-point family is for vanilla MSE without bias (--loss mse --no-bias)")
-        cp = theory.nobias_critical_point(p.K, p.n, p.d, p.lambda_W, p.lambda_H, S)
-        W, H, b = cp.W, cp.H, cp.b
-        info.update(S=list(S), f_critical=cp.f, predicted_min_eig=cp.predicted_min_eig, is_global=cp.is_global)
-    else:
-        data, hp = p.data(dtype=dtype), p.hparams(dtype=dtype)
-        objective = objective_for(p.loss)
-        run = jax.jit(lambda key: solve(objective, init_params(key, data, scale=scale), data, hp,
-                                        optimizer="lbfgs", max_steps=steps))
-        r = run(jax.random.PRNGKey(seed))
-        info.update(solve_status=STATUS_NAMES[int(r.status)], solve_steps=int(r.steps), grad_norm=float(r.grad_norm))
-        return r.params, info
-    params = Params(*(jnp.asarray(a, dtype) for a in (W, H, b)))
-    return params, info
+def point_for(problem, at: str, **kwargs):
+    """``(Params, info)`` of :func:`nclandscape.points.point_at` (same arguments and defaults):
+    the point a slice goes through."""
+    pt = _points.point_at(problem, at, **kwargs)
+    return pt.params, pt.info
