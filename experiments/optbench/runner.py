@@ -21,7 +21,7 @@ BASE = {
 }
 
 # Every config's tiny variant (CI): the config's loss and flags on a small problem (K=4, n=3, d=5,
-# minibatch 5; the shape of tests/test_optbench.py, so compiled programs are shared), 3 seeds,
+# minibatch 5; the shape of tests/optbench/test_optbench.py, so compiled programs are shared), 3 seeds,
 # 40 steps, and two cheap-to-compile optimisers covering both step paths (minibatch sgd; a
 # full-batch optax step under solve's stopping rule).
 TINY = {"K": 4, "n": 3, "d": 5, "batch-size": 5, "seeds": 3, "steps": 40, "records-per-decade": 5,

@@ -20,7 +20,7 @@ With ``E = W M + (b 1ᵀ − m_t I) diag(√n)`` and ``P = W D`` (THEORY.md §4,
 The iteration, stopping rule (``‖∇f‖ ≤ tol``, non-finite value, ``max_steps``), optimiser updates
 (optax's ``sgd`` with ``momentum``/``nesterov`` conventions) and result (``SolveResult``) are those
 of :func:`nclandscape.solve.minimize`: trajectories agree with ``reduced_solve`` to rounding
-(``tests/test_reduced_fused.py``, float64, ≤ 1e-10 after 200+ steps).
+(``tests/reduced/test_reduced_fused.py``, float64, ≤ 1e-10 after 200+ steps).
 
 Backends: ``"pallas"`` (GPU; Triton kernel), ``"interpret"`` (the same kernel run by the Pallas
 interpreter, any backend: for tests), ``"xla"`` (the same loop as plain JAX, for CPU/TPU), and

@@ -52,15 +52,15 @@ FLOAT_INPUTS = ("lambda_W", "lambda_H", "lambda_b", "alpha", "M", "lr", "tol", "
 def _problem_data(x, bucket: "Bucket", dtype) -> UFMData:
     """Targets and masks of one configuration, built from its integers inside the program."""
     K, n, d = x["K"], x["n"], x["d"]
-    j = jnp.arange(bucket.N)
+    j = jnp.arange(bucket.N, dtype=K.dtype)
     valid = j < K * n
     cls = j // jnp.maximum(n, 1)
-    Y = ((jnp.arange(bucket.K)[:, None] == cls[None, :]) & valid[None, :]).astype(dtype)
+    Y = ((jnp.arange(bucket.K, dtype=K.dtype)[:, None] == cls[None, :]) & valid[None, :]).astype(dtype)
     return UFMData(
         Y=Y,
         sample_mask=valid.astype(dtype),
-        class_mask=(jnp.arange(bucket.K) < K).astype(dtype),
-        dim_mask=(jnp.arange(bucket.d) < d).astype(dtype),
+        class_mask=(jnp.arange(bucket.K, dtype=K.dtype) < K).astype(dtype),
+        dim_mask=(jnp.arange(bucket.d, dtype=d.dtype) < d).astype(dtype),
         bias=x["bias"],
     )
 
@@ -234,10 +234,10 @@ def refill_loop(progs: Programs, xs: dict, n_real, slots: int):
         widx = jnp.where(done, idx, C)  # out of range: dropped
         buf = jax.tree_util.tree_map(lambda b, v: b.at[widx].set(v, mode="drop"), buf, fin)
         free = done | empty
-        new = (nxt + jnp.cumsum(free) - 1).astype(jnp.int32)
+        new = nxt + jnp.cumsum(free, dtype=jnp.int32) - 1
         refill = free & (new < n_real)
         idx = jnp.where(refill, new, idx)
-        nxt = jnp.minimum(nxt + jnp.sum(free), n_real).astype(jnp.int32)
+        nxt = jnp.minimum(nxt + jnp.sum(free, dtype=jnp.int32), n_real)
         active = (active & ~done) | refill
         states = jax.lax.cond(jnp.any(refill), lambda st: _tree_where(refill, v_init(take(idx)), st),
                               lambda st: st, states)
@@ -284,7 +284,7 @@ class _Programs:
 
         def run_local(xs, valid):
             self.traces[bucket] += 1  # Python side effect: runs once per trace
-            n_real = jnp.sum(valid.astype(jnp.int32))
+            n_real = jnp.sum(valid, dtype=jnp.int32)
             if progs.solve_one is not None:
                 payload, outs = jax.vmap(progs.solve_one)(xs)
                 rounds = jnp.max(jnp.where(valid, outs["steps"], 0))

@@ -73,7 +73,7 @@ def test_fixed_etf_classifier_stays_fixed(tmp_path):
     from nclandscape.nets.config import load_config_file
     from nclandscape.nets.runner import _model_key, _model_programs, _program_key, load_run, train
 
-    cfg_file = Path(__file__).resolve().parents[1] / "experiments" / "resnet" / "fig5_fixed_etf.py"
+    cfg_file = Path(__file__).resolve().parents[2] / "experiments" / "resnet" / "fig5_fixed_etf.py"
     cfg = load_config_file(cfg_file, tiny=True)[1]["fixed_etf"].replace(epochs=1)
     train(cfg, tmp_path, log=None)
     K, d = cfg.tiny_classes, 8 * cfg.width

@@ -92,7 +92,7 @@ def test_a_real_write_failure_in_a_subprocess(tmp_path):
     code = ("import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
             "resource.setrlimit(resource.RLIMIT_FSIZE, (2048, 2048)); "
             "from nclandscape.cli import main; sys.exit(main(sys.argv[1:]))")
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     r = subprocess.run([sys.executable, "-c", code, "landscape", "--s", "0:1:20", "--theta", "0:1:20",
                         "--out", str(tmp_path / "x.png")], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 2, r.stderr
@@ -172,7 +172,7 @@ def test_ctrl_c_during_a_sweep_then_rerun_completes(tmp_path):
     cmd = [sys.executable, "-c", WITH_SIGINT, "sweep", "--out", str(out), "--quiet", "--no-plots",
            "--chunk-size", "1", "--set", "K=3", "--set", "n=2", "--set", "optimizer=gd", "--set", "steps_max=20",
            "--grid", "d=2,3,5,9"]
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
@@ -196,7 +196,7 @@ def test_sigterm_during_optbench_then_rerun_completes(tmp_path):
     out = tmp_path / "b"
     cmd = [sys.executable, "-m", "nclandscape", "optbench", "--out", str(out), "--K", "3", "--n", "2", "--d", "3",
            "--seeds", "2", "--steps", "30", "--optimizers", "gd,momentum,nesterov", "--no-plots", "--json"]
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None and not (out / "gd.parquet").exists():

@@ -10,7 +10,7 @@ from nclandscape.nets.config import TrainConfig, apply_overrides
 from nclandscape.nets.data import (balanced_subset, load_cifar10_npz, load_cifar10_python,
                                    load_dataset, load_image_folder, tiny_dataset)
 
-CIFAR = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cifar10"
+CIFAR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "cifar10"
 
 
 def test_cifar10_npz_real_shard():

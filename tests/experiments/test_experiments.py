@@ -15,7 +15,7 @@ import experiments
 from nclandscape.configs import load_config_module
 from nclandscape.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXP = ROOT / "experiments"
 CONFIGS = sorted(p for p in EXP.glob("*/*.py") if p.name not in ("__init__.py", "runner.py"))
 IDS = [f"{p.parent.name}/{p.stem}" for p in CONFIGS]
@@ -58,12 +58,12 @@ def test_config_follows_the_convention(path):
 @pytest.mark.parametrize("path", CONFIGS, ids=IDS)
 def test_config_tiny_variant_runs_in_a_test(path):
     """Each config is named by a test file that runs its tiny variant (the figure configs of
-    experiments/resnet/ by tests/test_resnet_experiments.py's glob)."""
+    experiments/resnet/ by tests/experiments/test_resnet_experiments.py's glob)."""
     if path.parent.name == "resnet":
-        src = (ROOT / "tests" / "test_resnet_experiments.py").read_text()
+        src = (ROOT / "tests" / "experiments" / "test_resnet_experiments.py").read_text()
         assert path.stem.startswith("fig") and '"resnet").glob("fig*.py")' in src
         return
-    tests = [t.read_text() for t in (ROOT / "tests").glob("test_*experiments.py")]
+    tests = [t.read_text() for t in (ROOT / "tests" / "experiments").glob("test_*experiments.py")]
     assert any(_rel(path) in t for t in tests), f"no test runs {_rel(path)}"
 
 
@@ -73,7 +73,7 @@ def test_no_import_time_switches_and_no_path_hacks():
         if p != EXP / "common.py":  # its float64 decorator is the one place a run switches x64
             assert "jax.config.update" not in src and "enable_x64" not in src, p
         assert "sys.path" not in src, p
-    for t in (ROOT / "tests").glob("test_*experiments*.py"):
+    for t in (ROOT / "tests" / "experiments").glob("test_*experiments*.py"):
         if t.name != Path(__file__).name:
             assert "sys.path" not in t.read_text(), t
 

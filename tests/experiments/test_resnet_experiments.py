@@ -14,7 +14,7 @@ from nclandscape.nets.config import load_config_file
 from nclandscape.nets.plots import is_training_run, plot_run
 
 # every figure config (the folder also holds runner.py, run_cpu.sh and results/)
-CONFIGS = sorted((Path(__file__).resolve().parents[1] / "experiments" / "resnet").glob("fig*.py"))
+CONFIGS = sorted((Path(__file__).resolve().parents[2] / "experiments" / "resnet").glob("fig*.py"))
 
 
 def _records(d):

@@ -111,7 +111,7 @@ def test_docs_console_output_is_real(capsys, tmp_path, monkeypatch):
     import os
     import re
 
-    doc = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "landscape.md")
+    doc = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "docs", "landscape.md")
     blocks = _console_blocks(doc)
     assert len(blocks) >= 6
     monkeypatch.chdir(tmp_path)
@@ -130,7 +130,7 @@ def test_docs_python_snippets_run(capsys):
     import os
     import re
 
-    doc = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "landscape.md")
+    doc = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "docs", "landscape.md")
     blocks = re.findall(r"```python\n(.*?)```", open(doc, encoding="utf-8").read(), re.S)
     assert blocks
     for code in blocks:

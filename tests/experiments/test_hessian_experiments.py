@@ -6,7 +6,7 @@ import pytest
 
 import experiments
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CE_SPECTRA = "experiments/hessian/ce_spectra.py"
 RESCALED = "experiments/hessian/rescaled_curvature.py"
 STRICT_SADDLE = "experiments/hessian/strict_saddle_bias.py"

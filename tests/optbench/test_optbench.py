@@ -363,7 +363,7 @@ def test_float32_stays_float32():
 
 def _doc_commands(prefix):
     """Commands of docs/optbench.md starting with ``$ <prefix>`` (continuation lines joined)."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     lines = open(os.path.join(root, "docs", "optbench.md")).read().splitlines()
     cmds, i = [], 0
     while i < len(lines):
@@ -384,7 +384,7 @@ def test_docs_example_runs_and_prints_the_documented_table(tmp_path, capsys):
     argv[argv.index("--out") + 1] = str(tmp_path / "demo")
     assert cli.main(argv + ["--seeds", "3", "--steps", "30", "--no-plots"]) == 0
     out = capsys.readouterr().out
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     doc = open(os.path.join(root, "docs", "optbench.md")).read()
     header = next(line for line in out.splitlines() if line.startswith("| optimizer"))
     assert header in doc  # the documented table has the columns the command prints

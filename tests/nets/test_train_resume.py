@@ -18,7 +18,7 @@ from nclandscape.errors import ConfigError
 from nclandscape.nets.config import load_config_file
 from nclandscape.nets.runner import KILL_ENV, train
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "experiments" / "resnet" / "fig3_optimizers.py"
 TIMING = ("wall_s", "images_per_s")
 

@@ -17,7 +17,7 @@ from nclandscape.solve import solve_problem
 from nclandscape.sweep import PROGRAMS, SweepSpec, parse_cli_axes, run_sweep
 from nclandscape.ufm import Problem
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 _rows, _problem = sweep_rows, row_problem
