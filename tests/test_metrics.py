@@ -32,6 +32,7 @@ def test_zero_on_constructed_nc_solutions(K, n, d):
     assert float(m.min_cos_margin) == pytest.approx(K / (K - 1), rel=1e-12)
 
 
+@pytest.mark.slow
 def test_zero_on_the_rank_d_global_minimizer():
     # d < K - 1: NC2/NC3 compare with the (nearest) best rank-d approximation of I - 11^T/K.
     K, n, d = 6, 3, 2
@@ -41,6 +42,7 @@ def test_zero_on_the_rank_d_global_minimizer():
     assert float(m.nc1) < 1e-12 and float(m.nc2) < 1e-12 and float(m.nc3) < 1e-12
 
 
+@pytest.mark.slow
 def test_positive_on_random_points():
     rng = np.random.default_rng(3)
     K, n, d = 5, 4, 7
@@ -51,6 +53,7 @@ def test_positive_on_random_points():
     assert float(m.numerical_rank) > 1.5
 
 
+@pytest.mark.slow
 def test_nc1_matches_dense_pinv_formula():
     rng = np.random.default_rng(4)
     K, n, d = 4, 6, 8
@@ -67,6 +70,7 @@ def test_nc1_matches_dense_pinv_formula():
     assert float(m.nc1) == pytest.approx(ref, rel=1e-10)  # float64 pinv vs eigen route
 
 
+@pytest.mark.slow
 def test_nc4_and_margins_by_hand():
     # Two classes in 1-D: sample 1 of class 0 sits nearer class 1's mean.
     W = jnp.array([[1.0], [-1.0]])
@@ -81,6 +85,7 @@ def test_nc4_and_margins_by_hand():
     np.testing.assert_allclose(np.asarray(cm), [2.0, 2.0, 2.0, 2.0])
 
 
+@pytest.mark.slow
 def test_padding_changes_nothing():
     K, n, d = 3, 2, 4
     W, H, b, Y = _etf_solution(K, n, d)
@@ -97,6 +102,7 @@ def test_padding_changes_nothing():
         assert float(c) == pytest.approx(float(a), rel=1e-10, abs=1e-14)
 
 
+@pytest.mark.slow
 def test_float32_nc1_never_negative_on_1000_random_problems():
     K, n, d = 10, 5, 12
     Y = jnp.asarray(np.repeat(np.eye(K), n, axis=1), jnp.float32)
@@ -160,6 +166,7 @@ def _problem(rng, K, n, d, hard):
     return W, H
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("K,n,d", [(5, 2, 2), (6, 1, 3), (7, 1, 4)])
 def test_low_rank_nc2_nc3_equal_the_brute_force_best_rank_d_target(K, n, d):
     rng = np.random.default_rng(K * 100 + d)
@@ -176,6 +183,7 @@ def test_low_rank_nc2_nc3_equal_the_brute_force_best_rank_d_target(K, n, d):
         assert float(m.nc3[i]) == pytest.approx(bf3, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_low_rank_nc2_nc3_with_padding_equal_the_brute_force():
     # Problems of several sizes padded to one shape, as the sweep engine pads a bucket: padded
     # classes, samples and feature dimensions must not enter the target.
@@ -200,6 +208,7 @@ def test_low_rank_nc2_nc3_with_padding_equal_the_brute_force():
         assert float(m.nc3[i]) == pytest.approx(bf3, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_low_rank_examples_reach_at_least_the_minimum():
     # K = 4, d = 2, far from collapse. Example 1: centred W has rank 1, so W W^T has one positive
     # eigenvalue on 1^⊥; by hand (Av = 4v, v = (1,-1,1,-1)) the minimum distance is exactly 1.

@@ -19,6 +19,7 @@ def _flat(p: Params):
     return jnp.concatenate([p.W.reshape(-1), p.H.reshape(-1), p.b])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", ["mse", "rescaled_mse", "ce"])
 def test_damped_step_solves_the_dense_system(loss):
     """The Schur-complement step equals the dense solve of (∇²f + μI) p = −∇f (float64, padded
@@ -74,6 +75,7 @@ def _random_lambdas(rng, k):
     return [tuple(10 ** rng.uniform(-6, -1, 3)) for _ in range(k)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("K,n,d,bias", [(5, 3, 2, True), (5, 3, 4, True), (5, 3, 7, True), (5, 3, 4, False)])
 def test_newton_reaches_mse_global_minimum(K, n, d, bias):
     """d < K−1, d = K−1, d ≥ K and no bias, λ from 1e-6 to 1e-1: ‖∇f‖ ≤ 1e-10 in ≤ 200 iterations
@@ -87,6 +89,7 @@ def test_newton_reaches_mse_global_minimum(K, n, d, bias):
     np.testing.assert_allclose(np.asarray(r.value), f_star, rtol=1e-9)
 
 
+@pytest.mark.slow
 def test_newton_rescaled_mse_and_ce():
     """Rescaled MSE (no closed form: stationarity to 1e-10) and CE for d = K−1, d ≥ K, whose f*
     is THEORY.md §2b's (to 1e-9 relative); all within 200 iterations."""
@@ -104,6 +107,7 @@ def test_newton_rescaled_mse_and_ce():
         np.testing.assert_allclose(np.asarray(r.value), f_star, rtol=1e-9)
 
 
+@pytest.mark.slow
 def test_newton_escapes_a_strict_saddle():
     """Started at a no-bias strict saddle of THEORY.md §3 plus a 1e-8 perturbation, newton leaves
     it (f falls below the saddle's value) and reaches the global minimum."""
@@ -123,6 +127,7 @@ def test_newton_escapes_a_strict_saddle():
     assert float(r.value) == pytest.approx(f_star, rel=1e-9)
 
 
+@pytest.mark.slow
 def test_newton_padding_changes_nothing():
     """A problem solved alone and padded to a larger shape: the same objective to 1e-12 relative
     and the same status (the padded entries stay zero)."""
@@ -140,6 +145,7 @@ def test_newton_padding_changes_nothing():
     assert out[1][1] == pytest.approx(out[0][1], rel=1e-12)
 
 
+@pytest.mark.slow
 def test_rebalance_keeps_the_product_and_minimises_the_penalty():
     """(W, H) -> (W G, G⁻¹H): W H unchanged, and λ_W‖W‖² + λ_H‖H‖² equals its minimum over
     factorisations, 2√(λ_W λ_H)‖W H‖_* (float64, d > K so the product is rank deficient)."""

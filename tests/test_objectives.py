@@ -73,6 +73,7 @@ def test_gradients(obj):
     check_grads(f, (Params(*map(jnp.asarray, (W, H, b))),), order=2, modes=["rev"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", ["mse", "ce"])
 def test_padding_changes_nothing(loss):
     K, n, d = 3, 2, 4

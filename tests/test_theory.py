@@ -45,6 +45,7 @@ def test_cases_cover_every_regime():
     assert regimes == {"zero", "collapse"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", MSE_CASES, ids=lambda c: f"K{c['K']}n{c['n']}d{c['d']}{'' if c['bias'] else '-nobias'}")
 def test_mse_global_min_matches_brute_force(case):
     p = Problem(**case)
@@ -147,6 +148,7 @@ def test_ce_cases_include_zero_regime():
     assert "zero" in {theory.ce_global_min(**c).regime for c in CE_CASES}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CE_CASES, ids=lambda c: f"K{c['K']}n{c['n']}d{c['d']}")
 def test_ce_closed_form_matches_brute_force(case):
     p = Problem(loss="ce", **case)

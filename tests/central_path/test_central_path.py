@@ -45,6 +45,7 @@ decomp_jit = jax.jit(lambda p, data, hp: cp.decomposition(p.W, p.H, p.b, data.Y,
                                                           class_mask=data.class_mask, bias=data.bias))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES)
 def test_five_terms_sum_to_f(case):
     for seed in range(3):
@@ -92,6 +93,7 @@ def test_ls_classifier_matches_dense_normal_equations(case):
     assert float(t.perp) <= 1e-13 * float(mse_objective(p, data, hp))
 
 
+@pytest.mark.slow
 def test_block_formula_with_bias():
     """W_LS = (1/K)(M − μ1ᵀ/(1+λ_b))ᵀ S_λ⁻¹, b_LS = (1/K − W_LS μ)/(1+λ_b) (THEORY_central_path.md §1.2)."""
     K, n, d, lW, lb = 5, 4, 7, 0.03, 0.2
@@ -109,6 +111,7 @@ def test_block_formula_with_bias():
     np.testing.assert_allclose(np.asarray(ls.b), b, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_padded_decomposition_equals_unpadded_and_vmaps():
     pad = (6, 24, 8)
     probs = random_padded_problems(11, pad, n_problems=4, lambdas=(0.0, 3e-2))
@@ -132,6 +135,7 @@ def test_padded_decomposition_equals_unpadded_and_vmaps():
         np.testing.assert_allclose(np.asarray(batched)[:, i], np.asarray(one(p, data, hp)), rtol=1e-13, atol=1e-16)
 
 
+@pytest.mark.slow
 def test_float32_stays_float32():
     prob = Problem(K=4, n=3, d=5)
     data, hp = prob.data(dtype=jnp.float32), prob.hparams(dtype=jnp.float32)
@@ -164,6 +168,7 @@ def test_envelope_gradient_equals_autodiff(lams):
     assert float(jnp.linalg.norm(g - g_ref)) <= 1e-10 * float(jnp.linalg.norm(g_ref))
 
 
+@pytest.mark.slow
 def test_invariance_and_omega_formulas():
     """λ = 0: F(AH + c1ᵀ) = F(H); F, L_NC1, L_NC2/3 are the ω formulas (incl. d < K − 1)."""
     rng = np.random.default_rng(0)

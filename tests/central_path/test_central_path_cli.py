@@ -26,6 +26,7 @@ def run_cli(capsys, *argv):
     ("--K", "5", "--n", "3", "--d", "3", "--no-bias", "--lambda-H", "0", "--steps", "40"),
     ("--K", "3", "--n", "300", "--d", "4", "--dynamics", "reduced", "--steps", "30"),
 ])
+@pytest.mark.slow
 def test_save_then_decompose_reproduces_solve_json(tmp_path, capsys, extra):
     path = str(tmp_path / "pt.npz")
     code, out, _ = run_cli(capsys, "solve", *extra, "--lambda-W", "2e-3", "--lambda-b", "1e-2", "--x64", "--json",
@@ -113,6 +114,7 @@ def test_central_path_cli_json_and_figure(tmp_path, capsys):
     assert json.loads((tmp_path / "central_path_renormalized.json").read_text())["omega"] == r["omega"]
 
 
+@pytest.mark.slow
 def test_optbench_records_perp():
     from nclandscape.optbench.run import Record, record_one
 

@@ -28,6 +28,7 @@ def test_whitened_start_is_whitened(start):
         cp.whitened_start(jax.random.PRNGKey(0), 4, 3, 9)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", cp.FLOW_KINDS)
 @pytest.mark.parametrize("reduced", [False, True])
 def test_flow_matches_its_law(start, kind, reduced):
@@ -75,6 +76,7 @@ def test_projected_rate_and_long_time_behaviour():
     np.testing.assert_allclose(w, (4 * 1e12 / 10) ** 0.25, rtol=1e-3)
 
 
+@pytest.mark.slow
 def test_nc_metrics_along_projected_flow(start):
     """NC1, NC2 (classifier Gram), NC3 of whitened features with the LS classifier = formulas in ω."""
     H, Y = start
@@ -90,6 +92,7 @@ def test_nc_metrics_along_projected_flow(start):
             assert float(got) == pytest.approx(float(want), rel=1e-9, abs=1e-13)
 
 
+@pytest.mark.slow
 def test_renormalized_flow_is_the_limit_of_step_then_whiten(start):
     """Euler step of −∇F, then re-whiten, converges to the renormalized flow at first order in η."""
     H, Y = start
@@ -116,6 +119,7 @@ def test_renormalized_flow_is_the_limit_of_step_then_whiten(start):
     assert errs[1] / errs[0] == pytest.approx(0.5, abs=0.05)  # ... and first order in η
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", cp.FLOW_KINDS)
 def test_rk4_step_agrees_with_adaptive_integrator(start, kind):
     H, Y = start
@@ -137,6 +141,7 @@ def test_unknown_flow_is_rejected():
         cp.central_path_flow("sideways")
 
 
+@pytest.mark.slow
 def test_plain_flow_through_a_crossing_of_singular_values():
     """Under the plain flow the smallest ω grows fastest: the sorted law must follow the measured
     (sorted) singular values through the crossing."""

@@ -52,6 +52,7 @@ def _cases():
             (4, 3, 7, 5e-4, 2e-3, 1e-1, True), (4, 4, 4, 1e-3, 1e-3, 0.0, False)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", _cases())
 def test_solve_lbfgs_x64_reaches_theory(capsys, case):
     K, n, d, lw, lh, lb, bias = case
@@ -78,6 +79,7 @@ def test_solve_lbfgs_x64_reaches_theory(capsys, case):
         np.testing.assert_allclose(G, G_th, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_zero_regime_solution_is_zero(capsys):
     code, out, _ = run_cli(capsys, "solve", "--K", "3", "--n", "2", "--d", "4", "--lambda-W", "0.3", "--lambda-H", "0.25",
                            "--lambda-b", "0.1", "--x64", "--json")
@@ -85,12 +87,14 @@ def test_zero_regime_solution_is_zero(capsys):
     assert r["regime"] == "zero" and abs(r["gap"]) <= 1e-8 * r["f_star"]
 
 
+@pytest.mark.slow
 def test_float32_solve_and_human_output(capsys):
     code, out, _ = run_cli(capsys, "solve", "--K", "4", "--n", "2", "--d", "3", "--optimizer", "gd", "--lr", "0.5",
                            "--steps", "50")
     assert code == 0 and "NC1" in out and "objective" in out
 
 
+@pytest.mark.slow
 def test_python_dash_m_entry_point():
     r = subprocess.run([sys.executable, "-m", "nclandscape", "theory", "--K", "4", "--n", "3", "--d", "6",
                         "--lambda-W", "1e-3", "--lambda-H", "1e-3", "--lambda-b", "1e-3", "--json"],

@@ -17,6 +17,7 @@ def _lines(path):
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_fig2_fig8_tiny(tmp_path):
     for path, name in ((FIG2, "fig2"), (FIG8, "fig8")):
         out = tmp_path / name
@@ -50,6 +51,7 @@ def test_fig2_fig8_tiny(tmp_path):
     assert (tmp_path / "unit" / "fig8.png").stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_ratio_table_tiny(tmp_path):
     rows = experiments.run(RATIO_TABLE, tiny=True, out=tmp_path)
     assert (tmp_path / "table.md").exists() and len(_lines(tmp_path / "table.jsonl")) == len(rows) == 3
@@ -61,6 +63,7 @@ def test_ratio_table_tiny(tmp_path):
     assert abs(x["s_star"] - 2) < 1e-12 and abs(x["kappa_r"] - 2) < 1e-12 and abs(x["kappa_t"] - 1) < 1e-12
 
 
+@pytest.mark.slow
 def test_slices_tiny(tmp_path):
     experiments.run(SLICES, tiny=True, out=tmp_path)
     r = json.loads((tmp_path / "slices.json").read_text())

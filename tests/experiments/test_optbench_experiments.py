@@ -9,6 +9,7 @@ import experiments
 CONFIGS = ["experiments/optbench/mse.py", "experiments/optbench/ce.py"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", CONFIGS, ids=["mse", "ce"])
 def test_experiment_config_runs_tiny(path, tmp_path):
     _, full = experiments.load(path)

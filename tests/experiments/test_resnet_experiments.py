@@ -106,6 +106,7 @@ def test_plot_run_paths(tmp_path):
     assert not is_training_run(tmp_path)
 
 
+@pytest.mark.slow
 def test_cpu_variants_are_real_cifar_and_sized_for_a_cpu():
     from nclandscape.errors import ConfigError
     from nclandscape.nets.config import CPU

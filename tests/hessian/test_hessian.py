@@ -50,6 +50,7 @@ def _dense_values(obj, p, data, hp):
     return np.asarray(s.values)[np.asarray(s.valid)]
 
 
+@pytest.mark.slow
 def test_hvp_matches_dense_hessian_columns():
     pr = Problem(K=3, n=2, d=4, loss="ce", lambda_W=1e-2, lambda_H=2e-2, lambda_b=3e-2)
     data, hp = pr.data(), pr.hparams()
@@ -71,6 +72,7 @@ def test_hvp_matches_dense_hessian_columns():
     "K,n,d,lw,lh,S",
     [(4, 3, 5, 1e-2, 1e-2, (0, 2)), (4, 3, 5, 1e-2, 1e-2, ()), (3, 2, 2, 5e-3, 2e-2, (1,)), (5, 2, 3, 1e-3, 4e-3, (0, 3))],
 )
+@pytest.mark.slow
 def test_predicted_saddle_min_eig_equals_dense(K, n, d, lw, lh, S):
     cp = nobias_critical_point(K, n, d, lw, lh, S)
     pr = Problem(K=K, n=n, d=d, lambda_W=lw, lambda_H=lh, bias=False)
@@ -88,6 +90,7 @@ def test_predicted_saddle_min_eig_equals_dense(K, n, d, lw, lh, S):
     [("mse", True, None), ("mse", False, None), ("rescaled_mse", True, None), ("ce", True, None),
      ("ce", False, None), ("mse", True, (1, 3, 2)), ("rescaled_mse", True, (2, 4, 1)), ("ce", True, (3, 1, 2))],
 )
+@pytest.mark.slow
 def test_structured_equals_dense(loss, bias, sizes):
     K, n, d = 3, 3, 4
     pr = Problem(K=K, n=n, d=d, lambda_W=1e-2, lambda_H=2e-2, lambda_b=5e-3, bias=bias, loss=loss, alpha=2.5, M=1.7,
@@ -102,6 +105,7 @@ def test_structured_equals_dense(loss, bias, sizes):
     np.testing.assert_allclose(sv, dv, atol=TOL, rtol=0)
 
 
+@pytest.mark.slow
 def test_structured_equals_dense_at_global_minimum():
     K, n, d = 4, 3, 6
     W, H, b = mse_global_minimizer(K, n, d, 5e-3, 1e-2, 1e-1)
@@ -123,6 +127,7 @@ def _pad_params(p, Kp, Np, dp, sizes):
     return Params(W, H, b)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["auto", "structured", "dense", "lanczos"])
 def test_padding_creates_no_spurious_eigenvalues(method):
     """Padded coordinates have an exactly zero Hessian row (the objective masks them): counted,
@@ -158,6 +163,7 @@ def test_padding_creates_no_spurious_eigenvalues(method):
     assert float(out["min_eig"]) > 0.1
 
 
+@pytest.mark.slow
 def test_auto_method_choice_and_codes():
     obj = objective_for("mse")
     pr = Problem(K=3, n=2, d=3, lambda_W=1e-2, lambda_H=1e-2)
@@ -173,6 +179,7 @@ def test_auto_method_choice_and_codes():
     assert abs(float(g(q)["min_eig"]) - _dense_values(obj, q, data, hp)[0]) < TOL
 
 
+@pytest.mark.slow
 def test_sweep_columns_vmaps_and_compiles_once():
     obj = objective_for("mse")
     K, n, d = 3, 2, 3
@@ -203,6 +210,7 @@ def test_sweep_columns_vmaps_and_compiles_once():
         assert int(ref["index"]) == int(out["index"][i])
 
 
+@pytest.mark.slow
 def test_float32_stays_float32():
     obj = objective_for("ce")
     pr = Problem(K=3, n=2, d=3, loss="ce")

@@ -1,3 +1,4 @@
+import pytest
 """Critical points (Newton, escape bound), escape by GD, certification, and the CLI commands."""
 import json
 import os
@@ -20,6 +21,7 @@ from nclandscape.ufm import Problem
 MSE = objective_for("mse")
 
 
+@pytest.mark.slow
 def test_newton_returns_to_perturbed_nobias_saddle():
     pr = Problem(K=4, n=3, d=5, lambda_W=1e-2, lambda_H=1e-2, bias=False)
     data, hp = pr.data(), pr.hparams()
@@ -36,6 +38,7 @@ def test_newton_returns_to_perturbed_nobias_saddle():
     assert abs(float(ds.values[0]) - pred) < 1e-9
 
 
+@pytest.mark.slow
 def test_bias_critical_points_are_certified_and_escape_bound_is_attained():
     pr = Problem(K=4, n=3, d=3, lambda_W=1e-2, lambda_H=1e-2, lambda_b=1e-2)
     data, hp = pr.data(), pr.hparams()
@@ -58,6 +61,7 @@ def test_bias_critical_points_are_certified_and_escape_bound_is_attained():
     np.testing.assert_allclose(np.asarray(r.params.b), 1 / (4 * 1.01), atol=1e-12)
 
 
+@pytest.mark.slow
 def test_escape_from_saddle_reaches_global_minimum_with_collapse():
     pr = Problem(K=3, n=2, d=3, lambda_W=5e-3, lambda_H=5e-3, bias=False)
     data, hp = pr.data(), pr.hparams()
@@ -84,6 +88,7 @@ def _cli(*args):
     return subprocess.run([sys.executable, "-m", "nclandscape", *args], capture_output=True, text=True, env=env, timeout=300)
 
 
+@pytest.mark.slow
 def test_cli_hessian_json_and_spectrum_png(tmp_path):
     r = _cli("hessian", "--K", "3", "--n", "2", "--d", "3", "--lambda-W", "1e-2", "--lambda-H", "1e-2", "--no-bias",
              "--at", "saddle:0", "--method", "dense", "--x64", "--json")

@@ -1,3 +1,4 @@
+import pytest
 """Lanczos (full reorthogonalisation) and SLQ against eigh: prescribed spectra and UFM Hessians."""
 import jax
 import jax.numpy as jnp
@@ -17,6 +18,7 @@ def _matrix(eigs, seed):
     return jnp.asarray((Q * eigs) @ Q.T), jnp.asarray(rng.normal(size=eigs.size))
 
 
+@pytest.mark.slow
 def test_full_depth_reproduces_eigh_with_multiplicities():
     # repeated eigenvalues force Krylov breakdown after 102 steps; the restart must recover them all
     eigs = np.concatenate([np.linspace(-1, 2, 100), np.full(100, 0.5), np.full(100, 3.0)])
@@ -27,6 +29,7 @@ def test_full_depth_reproduces_eigh_with_multiplicities():
     np.testing.assert_allclose(np.asarray(r.values), np.sort(eigs), atol=1e-10)
 
 
+@pytest.mark.slow
 def test_masked_subspace_and_more_steps_than_dimension():
     eigs = np.linspace(-2, 1, 120)
     A, v0 = _matrix(eigs, 1)
@@ -61,6 +64,7 @@ def _householder_operator(eigs, seed, reflections=3):
     return lambda x: Qm(lam * Qt(x)), jnp.asarray(rng.normal(size=eigs.size))
 
 
+@pytest.mark.slow
 def test_extreme_eigenvalues_of_prescribed_spectrum_P2000():
     # well separated ends: Lanczos converges to them geometrically; 120 steps reach rounding
     eigs = np.concatenate([[-3.0, -2.0], np.linspace(0.0, 1.0, 1996), [2.5, 4.0]])
@@ -74,6 +78,7 @@ def test_extreme_eigenvalues_of_prescribed_spectrum_P2000():
     assert float(jnp.linalg.norm(op(y) - vals[0] * y)) < 1e-8
 
 
+@pytest.mark.slow
 def test_ufm_hessian_extremes_match_dense():
     """P = 292 / 288 (K=4, n=8, d=8): a random point (CE) and a saddle of the no-bias family (MSE,
     eigenvalues of multiplicity up to 7·…, Krylov breakdown) — 120 steps reach the extremes to
@@ -98,6 +103,7 @@ def test_ufm_hessian_extremes_match_dense():
             assert abs(vals[0] - cp.predicted_min_eig) < 1e-8
 
 
+@pytest.mark.slow
 def test_slq_quadrature_is_exact_per_probe_and_unbiased():
     eigs = np.concatenate([np.linspace(-1, 1, 60), np.full(20, 2.0)])
     A, _ = _matrix(eigs, 4)
@@ -128,6 +134,7 @@ def test_slq_quadrature_is_exact_per_probe_and_unbiased():
     assert abs(np.trapezoid(dens, np.asarray(grid)) - 1.0) < 1e-6
 
 
+@pytest.mark.slow
 def test_lanczos_vmaps_over_matrices():
     e1 = np.linspace(-1, 1, 50)
     A1, v0 = _matrix(e1, 5)

@@ -28,6 +28,7 @@ def test_landscape_json_contract_and_values(capsys):
     assert np.array(o["grad_s"]).shape == np.array(o["grad_theta"]).shape == (5, 5)
 
 
+@pytest.mark.slow
 def test_landscape_finite_K_ce_and_figure(capsys, tmp_path):
     png = tmp_path / "ce.png"
     rc, out, _ = run(capsys, ["landscape", "--loss", "ce", "--K", "5", "--s", "0,1", "--theta", "0,1", "--x64",
@@ -105,6 +106,7 @@ def _console_blocks(path):
 _NUM = r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?"
 
 
+@pytest.mark.slow
 def test_docs_console_output_is_real(capsys, tmp_path, monkeypatch):
     # docs/landscape.md shows real output: rerun every command and compare text exactly and every
     # number to 1e-9 relative (+1e-12 absolute for rounding-level values such as a -1.5e-16 eigenvalue).
@@ -126,6 +128,7 @@ def test_docs_console_output_is_real(capsys, tmp_path, monkeypatch):
                 assert abs(float(a) - float(b)) <= 1e-9 * abs(float(b)) + 1e-12, (g, e)
 
 
+@pytest.mark.slow
 def test_docs_python_snippets_run(capsys):
     import os
     import re

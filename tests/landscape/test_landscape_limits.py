@@ -43,6 +43,7 @@ def test_gradients_match_finite_differences(form, alpha, M):
     assert np.max(np.abs(np.asarray(gt) - np.asarray(fd_t)) / scale) < 1e-7
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("alpha,M", [(1.0, 1.0), (3.0, 1.0), (1.0, 4.0), (5.0, 2.5)])
 def test_mse_limit_is_the_real_objective_on_the_limit_plane(alpha, M):
     hp = make_hparams(0.0, 0.0, 0.0, alpha, M)
@@ -63,6 +64,7 @@ def test_ce_paper_form_is_two_logit_ce():
     np.testing.assert_allclose(np.asarray(ce_paper_limit(S, T)), two_logit, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_ce_exact_limit_is_large_K_ce_minus_log_K_minus_1():
     hp = make_hparams(0.0, 0.0, 0.0, 1.0, 1.0)
     errs = []
@@ -76,6 +78,7 @@ def test_ce_exact_limit_is_large_K_ce_minus_log_K_minus_1():
     np.testing.assert_allclose(diff, np.logaddexp(S * np.cos(T), S * np.sin(T)), rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_eq34_matches_autodiff_of_the_real_objective():
     from nclandscape.landscape.polar import polar_value_and_grad
 

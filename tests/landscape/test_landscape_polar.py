@@ -180,6 +180,7 @@ def test_grid_equals_ufm_objective_at_constructed_features(loss, alpha, M):
             close(g.grad_theta[i, j], si * (gh @ u_t))
 
 
+@pytest.mark.slow
 def test_polar_loss_grads_check():
     # Autodiff of the polar loss matches finite differences (float64; check_grads' default tolerances).
     hp = make_hparams(0.0, 0.1, 0.0, 2.0, 3.0)

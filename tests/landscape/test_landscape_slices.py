@@ -41,6 +41,7 @@ def curvature(objective, x0, data, hp, d):
     return float(jax.jvp(g, (x0,), (d,))[1])
 
 
+@pytest.mark.slow
 def test_global_random_slice_equals_direct_evaluation_and_is_above_fstar():
     p, data, hp, objective = setup()
     x0, info = point_for(p, "global")
@@ -110,6 +111,7 @@ def test_saddle_negative_curvature(S):
     assert abs(V[1, 7] - direct) < 1e-14
 
 
+@pytest.mark.slow
 def test_ce_global_and_solve_points():
     p, data, hp, objective = setup(loss="ce", lambda_W=1e-3, lambda_H=1e-3, lambda_b=1e-3)
     x0, info = point_for(p, "global")

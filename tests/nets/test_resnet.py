@@ -65,6 +65,7 @@ def test_float32_model_under_x64():
         assert all(p.dtype == jnp.float32 for p in jax.tree_util.tree_leaves(upd))
 
 
+@pytest.mark.slow
 def test_fixed_etf_classifier_stays_fixed(tmp_path):
     """Training (the Fig. 5 config's tiny fixed-ETF run) moves the features and the bias but not
     the classifier, which is a constant of the model, not a parameter."""
@@ -179,6 +180,7 @@ def test_preprocess_normalise_and_augment():
 
 
 # --------------------------------------------------------------------------- the paper's options
+@pytest.mark.slow
 def test_last_block_feature_dimension_param_count_and_relu_features():
     """d through the last residual block (the MSE paper's model): its second 3x3 conv and a new
     1x1 projection shortcut (+ BN) have d channels, and the classifier is d -> K."""
@@ -227,6 +229,7 @@ def test_cosine_restarts_minimum_lr():
         validate(cfg.replace(min_lr=0.1))
 
 
+@pytest.mark.slow
 def test_lbfgs_lr_is_the_first_trial_step():
     """With an Armijo search that accepts its first trial, the first L-BFGS update is -lr times
     the same direction: doubling lr doubles it exactly."""

@@ -37,6 +37,7 @@ def _lines(path):
     return [json.loads(l) for l in Path(path).read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_mid_epoch_equals_uninterrupted(tmp_path):
     cfg = _cfg()
     ref = train(cfg, tmp_path / "ref", log=None)
@@ -107,6 +108,7 @@ def test_bad_data_path_then_fixed_rerun(tmp_path, capsys):
                      "--run", "hinge"]) == 2
 
 
+@pytest.mark.slow
 def test_divergence_stops_the_run(tmp_path):
     from nclandscape.nets.runner import TrainingDiverged
 

@@ -70,6 +70,7 @@ def solve_runs():
     return out
 
 
+@pytest.mark.slow
 def test_rows_match_single_solve_runs(mse_dir, solve_runs):
     rows = _rows(os.path.join(mse_dir, "seeds.csv"))
     assert len(rows) == len(MSE.optimizers) * MSE.seeds
@@ -107,6 +108,7 @@ def test_summary_rows_are_medians_of_solve_runs(mse_dir, solve_runs):
         assert float(summ[name]["frac_global_min"]) == np.mean([g <= MSE.success_gap for g in gaps])
 
 
+@pytest.mark.slow
 def test_cli_solve_seed_equals_optbench_row(mse_dir, capsys):
     """The public contract: ``nclandscape solve --seed s`` (i.e. ``solve_problem``) gives the
     optbench row of seed s with the same steps and tol (``sgd`` at full batch is ``gd``)."""
@@ -191,6 +193,7 @@ def test_minibatch_last_batch_is_the_remainder():
     np.testing.assert_array_equal(m.sum(axis=0), np.ones(10))
 
 
+@pytest.mark.slow
 def test_minibatch_sgd_matches_a_plain_loop():
     """Minibatch `sgd` rows equal a Python loop of W -= lr ∇f_B with f_B written out by hand."""
     # The shape of MSE (compiled programs are shared); batch 5 does not divide N = 12.
@@ -243,6 +246,7 @@ def _random_mse_configs(seed=11):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cfg", _random_mse_configs(), ids=lambda c: f"d{c.d}-lW{c.lambda_W:.1e}{'' if c.bias else '-nobias'}")
 def test_lbfgs_float64_reaches_gap_1e_8(cfg):
     cols, _ = run_optimizer(cfg, "lbfgs")
@@ -313,6 +317,7 @@ def test_resume_runs_only_missing_optimizers(tmp_path):
     assert not os.path.exists(os.path.join(out, "adam.parquet"))
 
 
+@pytest.mark.slow
 def test_cli_writes_tables_and_plots_and_replot_reads_files(tmp_path, capsys):
     out = str(tmp_path / "bench")
     argv = ["optbench", "--K", str(MSE.K), "--n", str(MSE.n), "--d", str(MSE.d), "--optimizers", "sgd,adam",
@@ -347,6 +352,7 @@ def test_cli_bad_input_exits_2(tmp_path, capsys):
     assert cli.main(["optbench-plot", str(tmp_path / "nothing")]) == 2
 
 
+@pytest.mark.slow
 def test_float32_stays_float32():
     cfg = BenchConfig(K=MSE.K, n=MSE.n, d=MSE.d, seeds=3, steps=4, record_every=2, optimizers=("gd",))
     assert bench_dtype(cfg) == jnp.float32 and tol_of(cfg, jnp.float32) == DEFAULT_TOL["float32"]
@@ -377,6 +383,7 @@ def _doc_commands(prefix):
     return cmds
 
 
+@pytest.mark.slow
 def test_docs_example_runs_and_prints_the_documented_table(tmp_path, capsys):
     """The README section's first optbench command, at tiny size (docs run as code)."""
     cmd = _doc_commands("nclandscape optbench")[0]

@@ -55,6 +55,7 @@ def _pair(loss, optimizer, lr, steps):
     return jax.jit(both)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", ["mse", "rescaled_mse"])
 def test_reduction_is_an_isometry_onto_the_dynamics(loss):
     """Reconstruction, objective and gradient at a random point: the full H-gradient is the
@@ -81,6 +82,7 @@ def test_reduction_is_an_isometry_onto_the_dynamics(loss):
     check_grads(jax.jit(lambda rp: reduced_objective(rp, rdata, hp)), (rp0,), order=2, modes=["rev"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", ["mse", "rescaled_mse"])
 @pytest.mark.parametrize("optimizer", ["gd", "momentum", "nesterov", "lbfgs"])
 def test_reduced_trajectory_equals_full(loss, optimizer):
@@ -105,6 +107,7 @@ def test_reduced_trajectory_equals_full(loss, optimizer):
         assert max(errs) < 1e-10, errs
 
 
+@pytest.mark.slow
 def test_lbfgs_reduced_is_as_reproducible_as_the_full_engine():
     """Slowly converging rescaled-MSE problems (λ ~ 1e-3): L-BFGS's zoom line search and curvature
     pairs amplify rounding differences, so the full engine does not reproduce itself to 1e-10 after
@@ -123,6 +126,7 @@ def test_lbfgs_reduced_is_as_reproducible_as_the_full_engine():
         assert err <= max(1e-10, 10 * own), (err, own)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", ["mse", "rescaled_mse"])
 def test_reduced_metrics_equal_full_metrics(loss):
     """NC1-NC4, numerical rank and min cosine margin from the reduced state equal nc_metrics of the
@@ -153,6 +157,7 @@ def test_reduced_metrics_equal_full_metrics(loss):
                     assert abs(c - b) <= 1e-12 * abs(b) + 1e-14, (name, b, c)  # identical arithmetic
 
 
+@pytest.mark.slow
 def test_padding_reduced_problem_changes_nothing():
     data, hp, p0 = _random_problems(3, "rescaled_mse", n_problems=1)[0]
     rp0, _, rdata = _reducer("rescaled_mse")(p0, data)
@@ -199,6 +204,7 @@ def test_refusals_say_why():
     assert np.isnan(float(jax.jit(reduced_objective)(rp, rdata, hp._replace(alpha=jnp.asarray(2.0)))))
 
 
+@pytest.mark.slow
 def test_reduced_init_layouts_agree_and_keep_W_b():
     """Direct sampling: W, b are the init_params draw; the shared factorisation reproduces every
     per-class scatter S_k = D G_k Dᵀ of the per-class draw (same key)."""
@@ -230,6 +236,7 @@ def _var_se(x):
     return 5 * np.sqrt(dev2.var(0) / x.shape[0])
 
 
+@pytest.mark.slow
 def test_reduced_init_has_the_law_of_the_full_init():
     """Moments of the sampled state against the law of i.i.d. N(0, s²) features:
     M_k ~ N(0, s² I); S_k ~ s² Wishart_d(n_k − 1, I): E S = s² m I, Var S_ii = 2 m s⁴,
@@ -258,6 +265,7 @@ def test_reduced_init_has_the_law_of_the_full_init():
         assert np.all(np.abs(off.var(0) - m * s**4) < _var_se(off))
 
 
+@pytest.mark.slow
 def test_huge_n_reaches_the_closed_form_minimum():
     """n = 10^6 per class (N = 4·10^6 samples, never materialised) with direct sampling: L-BFGS
     on the reduced state reaches the closed-form global minimum of THEORY.md §2."""
@@ -270,6 +278,7 @@ def test_huge_n_reaches_the_closed_form_minimum():
     assert np.isnan(r["nc4"]) and r["_params"] is None  # no samples, no reconstruction
 
 
+@pytest.mark.slow
 def test_solve_problem_reduced_matches_full_for_the_same_seed():
     p = Problem(K=3, n=5, d=4, lambda_W=5e-3, lambda_H=5e-3, lambda_b=1e-2)
     kw = dict(optimizer="gd", lr=0.5, steps=300, seed=2, scale=0.5, tol=0.0, dtype=jnp.float64)
@@ -281,6 +290,7 @@ def test_solve_problem_reduced_matches_full_for_the_same_seed():
     np.testing.assert_allclose(b["_params"].H, a["_params"].H, rtol=0, atol=1e-10)
 
 
+@pytest.mark.slow
 def test_float32_stays_float32():
     data = make_data(3, 4, 5, dtype=jnp.float32)
     hp = make_hparams(dtype=jnp.float32)

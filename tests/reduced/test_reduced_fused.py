@@ -48,6 +48,7 @@ def _triple(optimizer, steps, backend):
     return jax.jit(run)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["gd", "momentum", "nesterov"])
 @pytest.mark.parametrize("backend", ["xla", "interpret"])
 def test_fused_trajectory_equals_full(optimizer, backend):
@@ -69,6 +70,7 @@ def test_fused_trajectory_equals_full(optimizer, backend):
     assert float(jnp.max(jnp.abs(full.params.W - p0.W))) > 1e-2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["xla", "interpret"])
 def test_fused_stops_where_the_full_engine_stops(backend):
     """Early stopping (‖∇f‖ ≤ tol·λ_s) and divergence give the full engine's step count and status."""
@@ -88,6 +90,7 @@ def test_fused_stops_where_the_full_engine_stops(backend):
             assert abs(float(fused.value) - float(full.value)) <= 1e-12
 
 
+@pytest.mark.slow
 def test_fused_vmaps_over_configurations_and_backends_agree():
     """``vmap`` over 4 sampled configurations (own λ, lr, start): the kernel (interpreted, grid of
     4 programs) equals the plain-JAX loop, and each row equals its own unbatched run."""
@@ -163,6 +166,7 @@ def test_shared_layout_with_alpha_not_one_is_marked_diverged():
     assert int(r.status) == STATUS_DIVERGED and int(r.steps) == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("d_block", [16, 32])
 def test_kernel_with_several_column_blocks_equals_plain_loop(d_block):
     """d = 40 pads to 64 columns of D, carried by the kernel as 4 (or 2) column blocks: the

@@ -31,6 +31,7 @@ def sweeps(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_auto_runs_reduced_from_n_256_and_rows_equal_single_solves(sweeps):
     rows = sweeps["auto"]
     # d = 3 and d = 4 share one bucket (d padded to 4): the padding path runs too
@@ -88,6 +89,7 @@ def test_reduced_where_not_exact_is_refused_with_the_reason(tmp_path, capsys):
     assert rc == 2 and len(err) == 1 and "adam is not reducible" in err[0]
 
 
+@pytest.mark.slow
 def test_dynamics_full_is_recorded_and_reaches_the_same_minimum(tmp_path, capsys):
     rc = main(["sweep", "--set", "K=3", "--set", "n=300", "--set", "d=4", "--set", "optimizer=lbfgs",
                "--set", "lambda_W=5e-3", "--set", "lambda_H=5e-3", "--set", "steps_max=2000",
@@ -105,6 +107,7 @@ def test_dynamics_full_is_recorded_and_reaches_the_same_minimum(tmp_path, capsys
     assert out["dynamics"] == "reduced" and out["objective"] == pytest.approx(rows[0]["f_star"], rel=1e-9)
 
 
+@pytest.mark.slow
 def test_a_failing_gpu_kernel_falls_back_to_the_plain_loop(tmp_path, sweeps, monkeypatch):
     """If the Pallas kernel cannot compile or run (here: forced on a CPU, where only the
     interpreter runs it), the bucket warns and runs the plain-JAX loop: same rows."""

@@ -86,6 +86,7 @@ def reference(tmp_path_factory):
     return _table(out)
 
 
+@pytest.mark.slow
 def test_two_processes_equal_one_process(tmp_path, reference):
     out = tmp_path / "two"
     rcs = _wait(_start_pair(out, tmp_path, "run"))
@@ -97,6 +98,7 @@ def test_two_processes_equal_one_process(tmp_path, reference):
     _assert_equal_tables(reference, _table(out))
 
 
+@pytest.mark.slow
 def test_kill_one_process_then_rerun_both_resumes(tmp_path, reference):
     out = tmp_path / "killed"
     procs = _start_pair(out, tmp_path, "first")
@@ -122,6 +124,7 @@ def test_kill_one_process_then_rerun_both_resumes(tmp_path, reference):
     _assert_equal_tables(reference, _table(out))
 
 
+@pytest.mark.slow
 def test_distributed_without_a_cluster_is_one_line(tmp_path):
     r = subprocess.run(_cmd(tmp_path / "o", "--distributed"), env=_env(), capture_output=True, text=True,
                        timeout=300)

@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 _rows, _problem = sweep_rows, row_problem
 
 
+@pytest.mark.slow
 def test_mixed_shapes_lbfgs_x64_reach_theory_and_match_solve(tmp_path):
     rng = np.random.default_rng(0)
     zipped = {"K": [], "n": [], "d": [], "lambda_W": [], "lambda_H": [], "lambda_b": [], "bias": []}
@@ -53,6 +54,7 @@ def test_mixed_shapes_lbfgs_x64_reach_theory_and_match_solve(tmp_path):
             assert r[k] == pytest.approx(single[k], abs=1e-6), k
 
 
+@pytest.mark.slow
 def test_padding_changes_nothing_gd(tmp_path):
     # GD has no data-dependent branching: padded and unpadded trajectories agree to rounding.
     spec = SweepSpec(fixed={"optimizer": "gd", "lr": 0.3, "steps_max": 150, "tol": 0.0, "lambda_b": 1e-2},
@@ -67,6 +69,7 @@ def test_padding_changes_nothing_gd(tmp_path):
         assert r["nc1"] == pytest.approx(single["nc1"], rel=1e-9)
 
 
+@pytest.mark.slow
 def test_one_compile_per_bucket(tmp_path):
     PROGRAMS.clear()
     # Two buckets (d = 2 and d = 7), 6 configurations each, chunks of 4: 2 chunks per bucket.
@@ -77,6 +80,7 @@ def test_one_compile_per_bucket(tmp_path):
     assert sorted(PROGRAMS.traces.values()) == [1, 1]
 
 
+@pytest.mark.slow
 def test_divergence_is_isolated(tmp_path):
     base = {"optimizer": "gd", "steps_max": 100, "K": 3, "n": 2, "d": 3, "tol": 0.0}
     run_sweep(SweepSpec(fixed=base, grid={"lr": [0.1, 0.2]}), tmp_path / "a", progress=False)
@@ -113,6 +117,7 @@ def _table_sorted(out):
     return sorted(_rows(out), key=lambda r: r["index"])
 
 
+@pytest.mark.slow
 def test_kill_and_resume_loses_nothing(tmp_path):
     out = tmp_path / "killed"
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
@@ -139,6 +144,7 @@ def test_kill_and_resume_loses_nothing(tmp_path):
         assert ra["objective"] == rb["objective"] and ra["nc2"] == rb["nc2"]  # same programs: bitwise
 
 
+@pytest.mark.slow
 def test_four_devices_equal_one_device(tmp_path):
     env = {**os.environ, "JAX_PLATFORMS": "cpu",
            "XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"}
@@ -183,6 +189,7 @@ def test_bad_configuration_is_named(tmp_path):
         run_sweep(SweepSpec(grid={"K": [1, 3]}), tmp_path / "bad2", progress=False)
 
 
+@pytest.mark.slow
 def test_cli_sweep_and_plot(tmp_path, capsys):
     from nclandscape.cli import main
 
@@ -229,6 +236,7 @@ def test_phase_diagram_draws_theory_boundary(tmp_path):
     plt.close(fig)
 
 
+@pytest.mark.slow
 def test_hessian_columns_equal_dense_hessian(tmp_path):
     # steps_max = 0: the rows describe the random starting points, whose Hessians are indefinite.
     spec = SweepSpec(fixed={"optimizer": "gd", "steps_max": 0, "K": 3, "n": 2, "d": 2, "bias": False,

@@ -107,6 +107,7 @@ def test_ok_certifies_against_the_closed_form():
     assert certify("ok", 5.0, None, np.float64) == "ok"
 
 
+@pytest.mark.slow
 def test_float32_tiny_lambda_is_never_ok_off_the_minimum():
     """float32 L-BFGS at λ = 1e-8: a row is ok only within the stated tolerance of f*."""
     from nclandscape.ufm import Problem
@@ -142,6 +143,7 @@ def test_phase_diagram_marks_failed_cells(tmp_path):
     assert "2 row(s) not ok in 2 crossed cell(s)" in titles[0]
 
 
+@pytest.mark.slow
 def test_sweep_rows_carry_the_mse_decomposition(tmp_path):
     """Vanilla-MSE rows: the five terms of the decomposition sum to the row's objective (1e-10
     relative, float64); cross-entropy rows leave them NaN."""
