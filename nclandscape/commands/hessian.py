@@ -14,13 +14,16 @@ DESCRIPTION = (
 
 
 def add_point_args(p):
+    from nclandscape.optimizers import DEFAULT_OPTIMIZER, optimizer_names
+
     g = p.add_argument_group("point and method")
     g.add_argument("--at", default="global", help="global | solve | saddle:I,J,... | critical:I,J,...")
     g.add_argument("--method", default="auto", help="auto | dense | structured | lanczos")
     g.add_argument("--lanczos-steps", type=int, default=100, help="Lanczos steps (method lanczos)")
     g.add_argument("--seed", type=int, default=0, help="seed of the solver's initialisation (--at solve)")
     g.add_argument("--steps", type=int, default=1000, help="solver steps (--at solve)")
-    g.add_argument("--optimizer", default="lbfgs", help="solver (--at solve)")
+    g.add_argument("--optimizer", default=DEFAULT_OPTIMIZER,
+                   help=f"solver (--at solve): {' | '.join(optimizer_names())}")
 
 
 def add_arguments(p):
