@@ -267,6 +267,7 @@ class ClosedForm:
     summary: Callable  # problem -> {"f_star", "b_star", "regime", ...}; ConfigError where it does not apply
     minimizer: Callable  # problem -> (W, H, b) float64 NumPy arrays of one global minimiser
     class_mean_gram: Callable | None = None  # problem -> predicted (K, K) Gram of the class means
+    critical_points: Callable | None = None  # (problem, S) -> CriticalPoint of the no-bias family (§3)
     doc: str = ""
 
 
@@ -291,6 +292,7 @@ MSE_CLOSED_FORM = ClosedForm(
     _mse_summary,
     lambda p: mse_global_minimizer(p.K, p.n, p.d, p.lambda_W, p.lambda_H, p.lambda_b, bias=p.bias),
     lambda p: predicted_class_mean_gram(p.K, p.n, p.d, p.lambda_W, p.lambda_H, p.lambda_b, bias=p.bias),
+    lambda p, S: nobias_critical_point(p.K, p.n, p.d, p.lambda_W, p.lambda_H, S),
     doc="vanilla MSE, any d (THEORY.md §2, §2b)",
 )
 CE_CLOSED_FORM = ClosedForm(

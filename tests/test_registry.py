@@ -137,6 +137,11 @@ def test_loss_entries():
     assert {n: l.family for n, l in LOSSES.items()} == {"mse": "mse", "rescaled_mse": "mse", "ce": "ce"}
     assert [n for n, l in LOSSES.items() if l.hparams] == ["rescaled_mse"]
     assert [n for n, l in LOSSES.items() if l.closed_form] == ["mse", "ce"]
+    from nclandscape import theory
+
+    p = Problem(K=3, n=2, d=4, bias=False)
+    assert LOSSES["mse"].closed_form.critical_points(p, (0,)).f == theory.nobias_critical_point(3, 2, 4, 1e-3, 1e-3, (0,)).f
+    assert LOSSES["mse"].closed_form.summary(p) == theory.theory_for(p)
     assert Problem(loss="mse", alpha=3.0).hparams().alpha == 1.0  # not taken: the neutral value
     assert Problem(loss="rescaled_mse", alpha=3.0).hparams().alpha == 3.0
     with pytest.raises(ConfigError, match="must be finite numbers >= 1"):
