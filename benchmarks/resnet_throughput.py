@@ -51,7 +51,7 @@ def bench_jax(batch, bf16, steps, repeats, warmup, width):
     from nclandscape.nets.config import TrainConfig
     from nclandscape.nets.data import Dataset
     from nclandscape.nets.runner import (hparams_of, init_state, make_init, make_model,
-                                         make_optimizer, make_train_step)
+                                         make_train_step, optimizer_for)
 
     cfg = TrainConfig(data="tiny", width=width, bf16=bf16, batch_size=batch, loss="mse",
                       optimizer="sgd", lr=0.05, weight_decay=5e-4, augment=True)
@@ -61,7 +61,7 @@ def bench_jax(batch, bf16, steps, repeats, warmup, width):
     y = rng.integers(0, 10, n).astype(np.int32)
     ds = Dataset(x, y, x, y, tuple(map(str, range(10))), (0.49, 0.48, 0.45), (0.25, 0.24, 0.26))
     model = make_model(cfg, 10)
-    tx = make_optimizer(cfg, 4)
+    tx = optimizer_for(cfg, 4)
     state = init_state(*make_init(cfg, model, (32, 32, 3))(), tx)
     step = make_train_step(cfg, model, tx, ds)
     hp = hparams_of(cfg)

@@ -9,7 +9,11 @@ import os as _os
 _os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from nclandscape.errors import ConfigError
 from nclandscape.metrics import NCMetrics, cosine_margins, nc_metrics, sorted_cosine_margins
-from nclandscape.objectives import ce_objective, ce_per_sample, mse_objective, mse_per_sample, objective_for, rescaled_mse_per_sample, weight_decay
+from nclandscape.objectives import (
+    DEFAULT_LOSS, LOSSES, Loss, ce_objective, ce_per_sample, loss_of, mse_objective, mse_per_sample, objective_for,
+    register_loss, rescaled_mse_per_sample, weight_decay,
+)
+from nclandscape.optimizers import ALIASES, DEFAULT_OPTIMIZER, OptimizerSpec, optimizer_spec
 from nclandscape.solve import OPTIMIZERS, SolveResult, make_optimizer, solve, solve_problem
 from nclandscape.ufm import HParams, Params, Problem, UFMData, init_params, make_data, make_hparams
 
@@ -17,6 +21,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ConfigError", "NCMetrics", "cosine_margins", "nc_metrics", "sorted_cosine_margins",
+    "DEFAULT_LOSS", "LOSSES", "Loss", "loss_of", "register_loss",
+    "ALIASES", "DEFAULT_OPTIMIZER", "OptimizerSpec", "optimizer_spec",
     "ce_objective", "ce_per_sample", "mse_objective", "mse_per_sample", "objective_for",
     "rescaled_mse_per_sample", "weight_decay", "OPTIMIZERS", "SolveResult", "make_optimizer",
     "solve", "solve_problem", "HParams", "Params", "Problem", "UFMData", "init_params",

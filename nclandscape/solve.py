@@ -15,12 +15,15 @@ import jax.numpy as jnp
 import optax
 
 from nclandscape.errors import ConfigError
+from nclandscape.optimizers import (  # noqa: F401 (OPTIMIZERS, make_optimizer: re-exported)
+    DEFAULT_OPTIMIZER, OPTIMIZERS, make_optimizer, optimizer_names, optimizer_spec,
+)
 from nclandscape.ufm import HParams, Params, UFMData, mask_params
 
-OPTIMIZERS = ("gd", "momentum", "nesterov", "adam", "lbfgs", "newton")
-DEFAULT_LR = {"gd": 0.1, "momentum": 0.05, "nesterov": 0.05, "adam": 1e-3, "lbfgs": 1.0, "newton": 1.0}
+# Views of the optimiser registry (nclandscape.optimizers), aliases included.
+DEFAULT_LR = {name: optimizer_spec(name).lr for name in optimizer_names()}
 # Optimisers whose learning rate plays no role (line search / trust region).
-LR_FREE = ("lbfgs", "newton")
+LR_FREE = tuple(name for name in optimizer_names() if optimizer_spec(name).lr_free)
 
 STATUS_OK, STATUS_DIVERGED, STATUS_NOT_CONVERGED, STATUS_STATIONARY = 0, 1, 2, 3
 STATUS_NAMES = ("ok", "diverged", "not_converged", "stationary")
@@ -38,36 +41,14 @@ GAP_FLOOR = {"float64": 1e-12, "float32": 1e-6}
 
 
 def check_optimizer(name: str) -> str:
-    if name not in OPTIMIZERS:
-        raise ConfigError(f"optimizer={name!r} is not allowed: choose one of {', '.join(OPTIMIZERS)}")
-    return name
-
-
-def make_optimizer(name: str, *, momentum: float = 0.9, memory_size: int = 10) -> optax.GradientTransformation:
-    """The optax transformation of an optimiser name; its learning rate is an injected
-    hyper-parameter (set per configuration by :func:`init_opt_state`). L-BFGS uses a zoom line
-    search (strong Wolfe) and ignores the learning rate. (``newton`` is not an optax method:
-    see :mod:`nclandscape.newton`.)"""
-    check_optimizer(name)
-    if name == "gd":
-        return optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
-    if name == "momentum":
-        return optax.inject_hyperparams(optax.sgd)(learning_rate=0.1, momentum=momentum)
-    if name == "nesterov":
-        return optax.inject_hyperparams(optax.sgd)(learning_rate=0.1, momentum=momentum, nesterov=True)
-    if name == "adam":
-        return optax.inject_hyperparams(optax.adam)(learning_rate=1e-3)
-    if name == "newton":
-        raise ConfigError("optimizer='newton' is not an optax transformation: use solve() or make_solver()")
-    return optax.lbfgs(
-        memory_size=memory_size,
-        linesearch=optax.scale_by_zoom_linesearch(max_linesearch_steps=30, verbose=False),
-    )
+    """The canonical name of an optimiser name or alias (:mod:`nclandscape.optimizers`); ConfigError
+    naming the choices if it is unknown."""
+    return optimizer_spec(name).name
 
 
 def init_opt_state(opt, name: str, params, lr):
     state = opt.init(params)
-    if name != "lbfgs":
+    if not optimizer_spec(name).lr_free:
         hp = dict(state.hyperparams)
         hp["learning_rate"] = jnp.asarray(lr, hp["learning_rate"].dtype)
         state = state._replace(hyperparams=hp)
@@ -143,9 +124,10 @@ def make_step_fn(f, project, opt, name: str):
     the updated parameters back to the feasible set (padding masks). Pure; returns
     ``(step, value_and_grad)``."""
     value_and_grad = jax.value_and_grad(f)
+    line_search = optimizer_spec(name).line_search
 
     def step(s: SolveState) -> SolveState:
-        if name == "lbfgs":
+        if line_search:
             updates, opt_state = opt.update(s.grad, s.opt_state, s.params, value=s.value, grad=s.grad, value_fn=f)
         else:
             updates, opt_state = opt.update(s.grad, s.opt_state, s.params)
@@ -163,8 +145,7 @@ def make_step(objective, data: UFMData, hparams: HParams, opt, name: str):
 
 def optax_solver(f, *, optimizer: str, lr, project=lambda p: p) -> Solver:
     """The :class:`Solver` of an optax optimiser minimising ``f(params)``."""
-    check_optimizer(optimizer)
-    lr = DEFAULT_LR[optimizer] if lr is None else lr
+    lr = optimizer_spec(optimizer).lr if lr is None else lr
     opt = make_optimizer(optimizer)
     step, value_and_grad = make_step_fn(f, project, opt, optimizer)
 
@@ -182,8 +163,8 @@ def newton_solver(objective, data: UFMData, hparams: HParams) -> Solver:
     from nclandscape import newton
 
     if not hasattr(objective, "bind"):
-        raise ConfigError("optimizer='newton' needs an objective with a per-sample loss "
-                          "(nclandscape.objectives.mse_objective or ce_objective)")
+        raise ConfigError("the Newton solver needs an objective with a per-sample loss "
+                          "(a registered loss: nclandscape.objectives.LOSSES / objective_for)")
     per_sample = objective.bind(hparams, data.class_mask)
     by_class = objective.class_curvature
     f = lambda p: objective(p, data, hparams)  # noqa: E731
@@ -204,9 +185,9 @@ def newton_solver(objective, data: UFMData, hparams: HParams) -> Solver:
 
 def make_solver(objective, data: UFMData, hparams: HParams, *, optimizer: str, lr=None) -> Solver:
     """The :class:`Solver` of ``optimizer`` on ``objective(params, data, hparams)`` (masked)."""
-    check_optimizer(optimizer)
-    if optimizer == "newton":
-        return newton_solver(objective, data, hparams)
+    spec = optimizer_spec(optimizer)
+    if spec.solver is not None:  # not an optax method
+        return spec.solver(objective, data, hparams)
     return optax_solver(lambda p: objective(p, data, hparams), optimizer=optimizer, lr=lr,
                         project=lambda p: mask_params(p, data))
 
@@ -242,7 +223,7 @@ def solve(
     data: UFMData,
     hparams: HParams,
     *,
-    optimizer: str = "lbfgs",
+    optimizer: str = DEFAULT_OPTIMIZER,
     lr=None,
     max_steps=1000,
     tol=None,
@@ -258,7 +239,7 @@ def solve(
     return run_solver(solver, params0, max_steps=max_steps, gtol=grad_tolerance(tol, hparams))
 
 
-def solve_problem(problem, *, optimizer="lbfgs", lr=None, steps=1000, seed=0, scale=1.0, tol=None, dtype=None) -> dict:
+def solve_problem(problem, *, optimizer=DEFAULT_OPTIMIZER, lr=None, steps=1000, seed=0, scale=1.0, tol=None, dtype=None) -> dict:
     """Solve one :class:`~nclandscape.ufm.Problem` and report value, gap to theory and NC metrics.
 
     The dict has the keys of the ``nclandscape solve --json`` contract.
@@ -267,12 +248,12 @@ def solve_problem(problem, *, optimizer="lbfgs", lr=None, steps=1000, seed=0, sc
     from nclandscape.objectives import objective_for
     from nclandscape.ufm import init_params
 
-    check_optimizer(optimizer)
+    spec = optimizer_spec(optimizer)
     dtype = dtype or jnp.zeros(()).dtype
     data = problem.data(dtype=dtype)
     hp = problem.hparams(dtype=dtype)
     objective = objective_for(problem.loss)
-    lr = DEFAULT_LR[optimizer] if lr is None else lr
+    lr = spec.lr if lr is None else lr
     tol = default_tol(dtype) if tol is None else tol
 
     @jax.jit

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Callable
 
 import numpy as np
 
@@ -257,29 +258,65 @@ def ce_global_minimizer(K, n, d, lambda_W, lambda_H, lambda_b=0.0):
 # --------------------------------------------------------------------------- dispatch
 
 
+@dataclasses.dataclass(frozen=True)
+class ClosedForm:
+    """How :func:`theory_for` finds a loss's global minimum: functions of a balanced
+    :class:`~nclandscape.ufm.Problem`. A loss's registry entry
+    (:data:`nclandscape.objectives.LOSSES`) holds its ``ClosedForm``, or None."""
+
+    summary: Callable  # problem -> {"f_star", "b_star", "regime", ...}; ConfigError where it does not apply
+    minimizer: Callable  # problem -> (W, H, b) float64 NumPy arrays of one global minimiser
+    class_mean_gram: Callable | None = None  # problem -> predicted (K, K) Gram of the class means
+    critical_points: Callable | None = None  # (problem, S) -> CriticalPoint of the no-bias family (§3)
+    doc: str = ""
+
+
+def _mse_summary(p) -> dict:
+    g = mse_global_min(p.K, p.n, p.d, p.lambda_W, p.lambda_H, p.lambda_b, bias=p.bias)
+    return {
+        "f_star": g.f_star,
+        "b_star": g.beta_star,
+        "regime": g.regime,
+        "lambda_bar": g.lambda_bar,
+        "phase_threshold": phase_threshold(p.K, p.n),
+        "lambda_W_lambda_H": p.lambda_W * p.lambda_H,
+    }
+
+
+def _ce_summary(p) -> dict:
+    g = ce_global_min(p.K, p.n, p.d, p.lambda_W, p.lambda_H, p.lambda_b)
+    return {"f_star": g.f_star, "b_star": 0.0, "regime": g.regime, "t_star": g.t_star}
+
+
+MSE_CLOSED_FORM = ClosedForm(
+    _mse_summary,
+    lambda p: mse_global_minimizer(p.K, p.n, p.d, p.lambda_W, p.lambda_H, p.lambda_b, bias=p.bias),
+    lambda p: predicted_class_mean_gram(p.K, p.n, p.d, p.lambda_W, p.lambda_H, p.lambda_b, bias=p.bias),
+    lambda p, S: nobias_critical_point(p.K, p.n, p.d, p.lambda_W, p.lambda_H, S),
+    doc="vanilla MSE, any d (THEORY.md §2, §2b)",
+)
+CE_CLOSED_FORM = ClosedForm(
+    _ce_summary,
+    lambda p: ce_global_minimizer(p.K, p.n, p.d, p.lambda_W, p.lambda_H, p.lambda_b),
+    doc="cross-entropy, d >= K-1, lambda_W, lambda_H > 0 (THEORY.md §3)",
+)
+
+
 def theory_for(problem) -> dict:
     """f*, β* and regime for a :class:`~nclandscape.ufm.Problem`, or raise ConfigError if the
-    theory does not cover it (rescaled MSE, unbalanced classes, CE with d < K − 1)."""
+    theory does not cover it (a loss without a closed form, unbalanced classes, CE with d < K − 1).
+    The closed form is the one of the problem's loss in :data:`nclandscape.objectives.LOSSES`."""
+    from nclandscape.objectives import LOSSES, loss_of
+
     p = problem
     if not p.balanced:
         raise ConfigError("the closed-form theory covers balanced classes only (drop class_sizes)")
-    if p.loss == "mse":
-        g = mse_global_min(p.K, p.n, p.d, p.lambda_W, p.lambda_H, p.lambda_b, bias=p.bias)
-        return {
-            "f_star": g.f_star,
-            "b_star": g.beta_star,
-            "regime": g.regime,
-            "lambda_bar": g.lambda_bar,
-            "phase_threshold": phase_threshold(p.K, p.n),
-            "lambda_W_lambda_H": p.lambda_W * p.lambda_H,
-        }
-    if p.loss == "ce":
-        g = ce_global_min(p.K, p.n, p.d, p.lambda_W, p.lambda_H, p.lambda_b)
-        return {"f_star": g.f_star, "b_star": 0.0, "regime": g.regime, "t_star": g.t_star}
-    raise ConfigError(
-        f"loss={p.loss!r}: the closed-form theory covers vanilla 'mse' and 'ce' (d >= K-1); "
-        "global optimality of rescaled MSE is an open question"
-    )
+    entry = loss_of(p.loss)
+    if entry.closed_form is None:
+        covered = " and ".join(f"{name!r} ({l.closed_form.doc})" for name, l in LOSSES.items() if l.closed_form)
+        raise ConfigError(f"loss={p.loss!r}: the closed-form theory covers {covered}; "
+                          f"{entry.no_closed_form or 'this loss has no closed form'}")
+    return entry.closed_form.summary(p)
 
 
 def theory_applies(problem) -> bool:

@@ -16,8 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nclandscape.errors import ConfigError
-
-LOSSES = ("mse", "rescaled_mse", "ce")
+from nclandscape.objectives import DEFAULT_LOSS, LOSSES, loss_of  # noqa: F401 (LOSSES: the registry, re-exported)
 
 
 class Params(NamedTuple):
@@ -130,7 +129,7 @@ class Problem:
     lambda_H: float = 1e-3
     lambda_b: float = 1e-3
     bias: bool = True
-    loss: str = "mse"
+    loss: str = DEFAULT_LOSS
     alpha: float = 1.0
     M: float = 1.0
     class_sizes: tuple[int, ...] | None = None
@@ -148,14 +147,16 @@ class Problem:
 
     @property
     def loss_family(self) -> str:
-        return "ce" if self.loss == "ce" else "mse"
+        """The family of the loss (losses of one family share one objective function)."""
+        return loss_of(self.loss).family
 
     def data(self, *, pad_to=None, dtype=None) -> UFMData:
         return make_data(self.K, self.n, self.d, bias=self.bias, class_sizes=self.class_sizes, pad_to=pad_to, dtype=dtype)
 
     def hparams(self, *, dtype=None) -> HParams:
-        alpha, M = (self.alpha, self.M) if self.loss == "rescaled_mse" else (1.0, 1.0)
-        return make_hparams(self.lambda_W, self.lambda_H, self.lambda_b, alpha, M, dtype=dtype)
+        """The HParams arrays; loss hyper-parameters the loss does not take are at their neutral value."""
+        eff = loss_of(self.loss).effective(alpha=self.alpha, M=self.M)
+        return make_hparams(self.lambda_W, self.lambda_H, self.lambda_b, eff["alpha"], eff["M"], dtype=dtype)
 
 
 def _is_int(x) -> bool:
@@ -177,10 +178,7 @@ def validate_problem(p: Problem) -> None:
     for name in ("lambda_W", "lambda_H", "lambda_b"):
         if getattr(p, name) < 0:
             raise ConfigError(f"{name}={getattr(p, name)!r} is not allowed: weight decay must be >= 0")
-    if p.loss not in LOSSES:
-        raise ConfigError(f"loss={p.loss!r} is not allowed: choose one of {', '.join(LOSSES)}")
-    if p.alpha < 1 or p.M < 1:
-        raise ConfigError(f"alpha={p.alpha!r}, M={p.M!r}: rescaled MSE needs alpha >= 1 and M >= 1")
+    loss_of(p.loss).check_hparams(alpha=p.alpha, M=p.M)
     if p.class_sizes is not None:
         if len(p.class_sizes) != p.K or any((not _is_int(c)) or c < 1 for c in p.class_sizes):
             raise ConfigError(f"class_sizes={p.class_sizes!r}: give K={p.K} integers >= 1")

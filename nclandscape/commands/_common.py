@@ -8,7 +8,12 @@ import math
 from nclandscape.errors import ConfigError
 
 
-def add_problem_args(p: argparse.ArgumentParser, *, losses=("mse", "rescaled_mse", "ce")) -> None:
+def add_problem_args(p: argparse.ArgumentParser, *, losses=None) -> None:
+    """The problem flags; ``losses``: the loss names the command accepts (default: the registry's)."""
+    from nclandscape.objectives import DEFAULT_LOSS, LOSSES
+
+    losses = tuple(LOSSES) if losses is None else tuple(losses)
+    takers = [name for name in losses if LOSSES[name].hparams]
     g = p.add_argument_group("problem")
     g.add_argument("--K", type=int, default=10, help="number of classes (>= 2)")
     g.add_argument("--n", type=int, default=5, help="samples per class (>= 1)")
@@ -17,9 +22,10 @@ def add_problem_args(p: argparse.ArgumentParser, *, losses=("mse", "rescaled_mse
     g.add_argument("--lambda-H", dest="lambda_H", type=float, default=1e-3, help="weight decay on H (>= 0)")
     g.add_argument("--lambda-b", dest="lambda_b", type=float, default=1e-3, help="weight decay on b (>= 0)")
     g.add_argument("--no-bias", dest="bias", action="store_false", help="the no-bias problem (b = 0)")
-    g.add_argument("--loss", default="mse", help=f"one of {', '.join(losses)}")
-    g.add_argument("--alpha", type=float, default=1.0, help="rescaled MSE weight on the true class (>= 1)")
-    g.add_argument("--M", type=float, default=1.0, help="rescaled MSE target on the true class (>= 1)")
+    g.add_argument("--loss", default=DEFAULT_LOSS, help=f"one of {', '.join(losses)}")
+    g.add_argument("--alpha", type=float, default=1.0,
+                   help=f"weight on the true class (>= 1; loss {' or '.join(takers)})")
+    g.add_argument("--M", type=float, default=1.0, help=f"target on the true class (>= 1; loss {' or '.join(takers)})")
     g.add_argument("--class-sizes", default=None, help="comma-separated samples per class (unbalanced)")
     g.add_argument("--x64", action="store_true", help="compute in float64 (default float32)")
     g.add_argument("--json", action="store_true", help="print one JSON object")
@@ -27,12 +33,12 @@ def add_problem_args(p: argparse.ArgumentParser, *, losses=("mse", "rescaled_mse
 
 
 def problem_from_args(args):
+    from nclandscape.objectives import loss_of
     from nclandscape.ufm import Problem
 
     if args.loss not in args._losses:
         raise ConfigError(f"--loss {args.loss!r} is not allowed here: choose one of {', '.join(args._losses)}")
-    if args.loss != "rescaled_mse" and (args.alpha != 1.0 or args.M != 1.0):
-        raise ConfigError(f"--alpha/--M apply to --loss rescaled_mse only (got --loss {args.loss}); drop them or use rescaled_mse")
+    loss_of(args.loss).check_hparams(where="--", strict=True, alpha=args.alpha, M=args.M)
     from nclandscape.validate import INT32_MAX, check_int
 
     check_int("--K", args.K, lo=2)

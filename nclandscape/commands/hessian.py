@@ -15,6 +15,7 @@ DESCRIPTION = (
 
 def add_point_args(p):
     from nclandscape import points
+    from nclandscape.optimizers import optimizer_names
 
     g = p.add_argument_group("point and method")
     g.add_argument("--at", default=points.DEFAULT_AT, help=points.AT_HELP)
@@ -23,7 +24,7 @@ def add_point_args(p):
     g.add_argument("--seed", type=int, default=points.SOLVE_SEED, help="seed of the solver's initialisation (--at solve)")
     g.add_argument("--steps", type=int, default=points.SOLVE_STEPS,
                    help=f"maximum solver steps (--at solve; default {points.SOLVE_STEPS})")
-    g.add_argument("--optimizer", default=points.SOLVE_OPTIMIZER, help="solver (--at solve)")
+    g.add_argument("--optimizer", default=points.SOLVE_OPTIMIZER, help=f"solver (--at solve): {' | '.join(optimizer_names())}")
 
 
 def add_arguments(p):

@@ -14,9 +14,12 @@ DESCRIPTION = (
 
 
 def add_arguments(p):
-    p.add_argument("--loss", default="mse", help="mse | rescaled_mse | ce")
-    p.add_argument("--alpha", type=float, default=1.0, help="rescaled MSE weight on the true class (>= 1)")
-    p.add_argument("--M", type=float, default=1.0, help="rescaled MSE target on the true class (>= 1)")
+    from nclandscape.objectives import DEFAULT_LOSS, LOSSES
+
+    takers = " or ".join(name for name, entry in LOSSES.items() if entry.hparams)
+    p.add_argument("--loss", default=DEFAULT_LOSS, help=" | ".join(LOSSES))
+    p.add_argument("--alpha", type=float, default=1.0, help=f"weight on the true class (>= 1; loss {takers})")
+    p.add_argument("--M", type=float, default=1.0, help=f"target on the true class (>= 1; loss {takers})")
     p.add_argument("--K", default="10", help="number of classes (integer >= 2) or inf for the K -> infinity limit")
     p.add_argument("--lambda-H", dest="lambda_H", type=float, default=0.0,
                    help="weight decay lambda_H/2 s^2 added to the feature's loss (default 0, as in the paper)")
@@ -38,23 +41,21 @@ def _check(args):
     from nclandscape.errors import ConfigError
     from nclandscape.landscape.grids import parse_K, parse_list
     from nclandscape.landscape.polar import check_loss
+    from nclandscape.objectives import loss_of
 
     check_loss(args.loss)
+    entry = loss_of(args.loss)
     K = parse_K(args.K)
     if getattr(args, "view", "chart") not in ("chart", "plane"):
         raise ConfigError(f"--view {args.view!r} is not allowed: choose chart or plane")
     if getattr(args, "arrows", "norm") not in ("norm", "unit"):
         raise ConfigError(f"--arrows {args.arrows!r} is not allowed: choose norm or unit")
-    for name in ("alpha", "M"):
-        v = getattr(args, name)
-        if not math.isfinite(v) or v < 1:
-            raise ConfigError(f"--{name} {v!r}: rescaled MSE needs a finite value >= 1")
+    entry.check_hparams(where="--", alpha=args.alpha, M=args.M)
     if not math.isfinite(args.lambda_H) or args.lambda_H < 0:
         raise ConfigError(f"--lambda-H {args.lambda_H!r}: give a finite value >= 0")
-    if args.loss != "rescaled_mse" and (args.alpha != 1.0 or args.M != 1.0):
-        raise ConfigError(f"--alpha/--M apply to --loss rescaled_mse only (got --loss {args.loss})")
+    entry.check_hparams(where="--", strict=True, alpha=args.alpha, M=args.M)
     if args.s is None:
-        scale = 6.0 if args.loss == "ce" else 2.0 * args.M
+        scale = 2.0 * args.M if entry.polar_s_max is None else entry.polar_s_max
         s = parse_list(f"0:{scale}:81", what="--s")
     else:
         s = parse_list(args.s, what="--s")
@@ -93,11 +94,14 @@ def compute(args):
     import numpy as np
 
     from nclandscape.landscape.polar import plane_for, polar_landscape
+    from nclandscape.objectives import loss_of
     from nclandscape.ufm import make_hparams
 
     K, s, theta = _check(args)
+    entry = loss_of(args.loss)
     dtype = jnp.float64 if jax.config.read("jax_enable_x64") else jnp.float32
-    alpha, M = (args.alpha, args.M) if args.loss == "rescaled_mse" else (1.0, 1.0)
+    eff = entry.effective(alpha=args.alpha, M=args.M)
+    alpha, M = eff["alpha"], eff["M"]
     hp = make_hparams(0.0, args.lambda_H, 0.0, alpha, M, dtype=dtype)
     fn = jax.jit(lambda s, t, plane, hp: polar_landscape(s, t, plane, hp, loss=args.loss))
     grid = jax.block_until_ready(fn(jnp.asarray(s, dtype), jnp.asarray(theta, dtype), plane_for(K, dtype=dtype), hp))
@@ -110,7 +114,8 @@ def compute(args):
         "alpha": alpha,
         "M": M,
         "lambda_H": args.lambda_H,
-        "offset": "log(K-1) subtracted (K -> inf limit of CE)" if (math.isinf(K) and args.loss == "ce") else None,
+        "offset": (f"{entry.limit_offset} subtracted (K -> inf limit of {entry.label})"
+                   if (math.isinf(K) and entry.limit is not None) else None),
         "dtype": jnp.dtype(dtype).name,
     }
     if args.grad:
@@ -120,11 +125,14 @@ def compute(args):
 
 
 def title_of(out) -> str:
+    from nclandscape.objectives import loss_of
+
     name = out["loss_name"]
-    if name == "rescaled_mse":
-        name = f"rescaled MSE (alpha={out['alpha']:g}, M={out['M']:g})"
-    elif name == "ce" and out["offset"]:
-        name = "CE - log(K-1)"
+    entry = loss_of(name)
+    if entry.hparams:
+        name = f"{entry.label} ({', '.join(f'{h}={out[h]:g}' for h in entry.hparams)})"
+    elif entry.limit is not None and out["offset"]:
+        name = f"{entry.label} - {entry.limit_offset}"
     t = f"{name}, K={out['K']}"
     if out["lambda_H"]:
         t += f", lambda_H={out['lambda_H']:g}"

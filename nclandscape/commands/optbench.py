@@ -40,20 +40,31 @@ def _lr_overrides(text):
 
 
 def add_arguments(p):
+    from nclandscape.optbench.config import DEFAULT_ADAM_LR, DEFAULT_LBFGS_HISTORY, DEFAULT_SGD_LR
+    from nclandscape.optimizers import (
+        DEFAULT_BENCH_OPTIMIZERS, DEFAULT_MOMENTUM, OPTIMIZERS, is_minibatch, optimizer_names, optimizer_spec,
+    )
+
+    minibatch = [name for name in optimizer_names() if is_minibatch(name)]
+    sgd_family = [name for name in optimizer_names() if optimizer_spec(name).sgd_family]
+    heavy_ball = [name for name, spec in OPTIMIZERS.items() if spec.momentum is not None]
     add_problem_args(p)
     g = p.add_argument_group("benchmark")
-    g.add_argument("--optimizers", default="sgd,momentum,adam,lbfgs",
-                   help="comma-separated: sgd (minibatch when --batch-size < N), gd, momentum, nesterov, adam, lbfgs")
+    g.add_argument("--optimizers", default=",".join(DEFAULT_BENCH_OPTIMIZERS),
+                   help=f"comma-separated from: {', '.join(optimizer_names())} ({', '.join(minibatch)}: minibatch "
+                        "when --batch-size < N)")
     g.add_argument("--seeds", type=int, default=32, help="number of seeds (0..S-1), vmapped per optimiser")
     g.add_argument("--steps", type=int, default=1000, help="iterations per seed")
     g.add_argument("--record-every", type=int, default=10, help="record metrics and time every this many steps")
     g.add_argument("--records-per-decade", type=int, default=None,
                    help="record at log-spaced steps, this many per decade (instead of --record-every)")
-    g.add_argument("--batch-size", type=int, default=None, help="minibatch size of sgd (default: full batch = GD)")
-    g.add_argument("--sgd-lr", type=float, default=0.05, help="learning rate of sgd, gd, momentum, nesterov")
-    g.add_argument("--momentum", type=float, default=0.9, help="momentum of momentum and nesterov")
-    g.add_argument("--adam-lr", type=float, default=1e-3, help="learning rate of adam")
-    g.add_argument("--lbfgs-history", type=int, default=10, help="L-BFGS memory (zoom line search)")
+    g.add_argument("--batch-size", type=int, default=None,
+                   help=f"minibatch size of {', '.join(minibatch)} (default: full batch = GD)")
+    g.add_argument("--sgd-lr", type=float, default=DEFAULT_SGD_LR, help=f"learning rate of {', '.join(sgd_family)}")
+    g.add_argument("--momentum", type=float, default=DEFAULT_MOMENTUM, help=f"momentum of {', '.join(heavy_ball)}")
+    g.add_argument("--adam-lr", type=float, default=DEFAULT_ADAM_LR,
+                   help="learning rate of the other optimisers that use one (adam)")
+    g.add_argument("--lbfgs-history", type=int, default=DEFAULT_LBFGS_HISTORY, help="L-BFGS memory (zoom line search)")
     g.add_argument("--lr", default=None, help="per-optimiser learning rates NAME=VALUE,... (beat --sgd-lr/--adam-lr)")
     g.add_argument("--scale", type=float, default=1.0, help="std of the random initialisation")
     g.add_argument("--tol", type=float, default=None,

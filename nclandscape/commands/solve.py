@@ -9,9 +9,11 @@ HELP = "optimise one UFM problem (GD, momentum, Nesterov, Adam, L-BFGS) and repo
 
 
 def add_arguments(p):
+    from nclandscape.optimizers import DEFAULT_OPTIMIZER, optimizer_names
+
     add_problem_args(p)
     g = p.add_argument_group("optimiser")
-    g.add_argument("--optimizer", default="lbfgs", help="gd | momentum | nesterov | adam | lbfgs")
+    g.add_argument("--optimizer", default=DEFAULT_OPTIMIZER, help=" | ".join(optimizer_names()))
     g.add_argument("--lr", type=float, default=None, help="learning rate (default per optimiser)")
     g.add_argument("--steps", type=int, default=1000, help="maximum number of steps")
     g.add_argument("--tol", type=float, default=None, help="stop when ||grad|| <= tol (1e-10 in x64, 1e-5 in f32)")
@@ -30,8 +32,9 @@ def decomposition_keys(prob, out: dict) -> dict:
     import jax.numpy as jnp
 
     from nclandscape.central_path import JSON_KEYS, class_stats_reduced, decomposition, decomposition_from_stats
+    from nclandscape.objectives import loss_of
 
-    if prob.loss != "mse" or out["status"] == "diverged":
+    if not loss_of(prob.loss).decomposition or out["status"] == "diverged":
         return {k: None for k in JSON_KEYS.values()}
     hp = prob.hparams(dtype=jnp.float64 if out["dtype"] == "float64" else jnp.float32)
     p = out.get("_params")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from nclandscape.commands._common import add_problem_args, num_samples, print_json, problem_from_args
 
 NAME = "theory"
-HELP = "closed-form global minimum (f*, b*, regime) of vanilla MSE or CE"
+HELP = "closed-form global minimum (f*, b*, regime) of the losses that have one (vanilla MSE, CE)"
 
 
 def add_arguments(p):
@@ -16,21 +16,29 @@ def validate(args):
     from nclandscape.validate import check_memory
 
     prob = problem_from_args(args)
-    if prob.loss == "mse":  # dense K x K SVD and class-mean Gram, the (d, N) minimiser
+    if _class_mean_gram(prob) is not None:  # dense K x K SVD and class-mean Gram, the (d, N) minimiser
         nbytes = 8 * (6 * prob.K**2 + prob.d * num_samples(prob) + prob.K * prob.d)
         check_memory(f"the closed form of K={prob.K}, n={prob.n}, d={prob.d}", nbytes, "lower --K, --n or --d",
                      host=True)
     return prob
 
 
+def _class_mean_gram(prob):
+    """The closed form's predicted class-mean Gram function of the problem's loss, or None."""
+    from nclandscape.objectives import loss_of
+
+    cf = loss_of(prob.loss).closed_form
+    return None if cf is None else cf.class_mean_gram
+
+
 def main(args) -> int:
-    from nclandscape.theory import predicted_class_mean_gram, theory_for
+    from nclandscape.theory import theory_for
 
     prob = validate(args)
     out = {"K": prob.K, "n": prob.n, "d": prob.d, "loss": prob.loss, "bias": prob.bias, **theory_for(prob)}
-    if prob.loss == "mse":
-        G = predicted_class_mean_gram(prob.K, prob.n, prob.d, prob.lambda_W, prob.lambda_H, prob.lambda_b, bias=prob.bias)
-        out["class_mean_gram"] = G.tolist()
+    gram = _class_mean_gram(prob)
+    if gram is not None:
+        out["class_mean_gram"] = gram(prob).tolist()
     if args.json:
         print_json(out)
     else:

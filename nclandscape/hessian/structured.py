@@ -24,7 +24,7 @@ import numpy as np
 
 from nclandscape.errors import ConfigError
 from nclandscape.hessian.dense import masked_eigh
-from nclandscape.objectives import ce_objective, ce_per_sample, mse_objective, rescaled_mse_per_sample
+from nclandscape.objectives import LOSSES, Loss
 from nclandscape.ufm import HParams, Params, UFMData
 
 
@@ -37,20 +37,31 @@ class StructuredSpectrum(NamedTuple):
     reduced_vectors: jax.Array  # (2Kd + K, 2Kd + K) eigenvectors of the reduced block (W, G, b)
 
 
-def per_sample_loss(objective, data: UFMData, hparams: HParams):
-    """The per-sample loss ``ℓ(z (K, m), y (K, m)) -> (m,)`` of a library objective."""
-    if objective is mse_objective:
-        return lambda z, y: rescaled_mse_per_sample(z, y, alpha=hparams.alpha, M=hparams.M, class_mask=data.class_mask)
-    if objective is ce_objective:
-        return lambda z, y: ce_per_sample(z, y, class_mask=data.class_mask)
+def loss_entry(loss) -> Loss:
+    """The registry entry of ``loss``: a loss name of :data:`nclandscape.objectives.LOSSES`, or the
+    entry itself (what ``objective_for(name)`` returns). Anything else has no per-sample loss."""
+    if isinstance(loss, str) and loss in LOSSES:
+        return LOSSES[loss]
+    if isinstance(loss, Loss):
+        return loss
     raise ConfigError(
-        "the structured Hessian needs a per-sample loss: objective must be nclandscape.objectives."
-        "mse_objective or ce_objective (use the dense or Lanczos method for other objectives)"
+        f"the structured Hessian needs a per-sample loss: give a loss name ({', '.join(LOSSES)}) or "
+        "nclandscape.objectives.objective_for(name) (use the dense or Lanczos method for other objectives)"
     )
 
 
-def supports(objective) -> bool:
-    return objective is mse_objective or objective is ce_objective
+def per_sample_loss(loss, data: UFMData, hparams: HParams):
+    """The per-sample loss ``ℓ(z (K, m), y (K, m)) -> (m,)`` of a registered loss (name or entry)."""
+    return loss_entry(loss).bind(hparams, data.class_mask)
+
+
+def supports(loss) -> bool:
+    """Whether ``loss`` names a registered loss (or is one), so its structured spectrum exists."""
+    try:
+        loss_entry(loss)
+        return True
+    except ConfigError:
+        return False
 
 
 def class_counts(data: UFMData):
@@ -108,9 +119,9 @@ def reduced_mask(data: UFMData, dtype=None) -> Reduced:
     return Reduced(cm[:, None] * dm[None, :], dm[:, None] * cm[None, :], cm * data.bias.astype(dtype))
 
 
-def reduced_objective(objective, data: UFMData, hparams: HParams):
+def reduced_objective(loss, data: UFMData, hparams: HParams):
     """``g(Reduced) -> scalar``: the objective restricted to class-collapsed points."""
-    ell = per_sample_loss(objective, data, hparams)
+    ell = per_sample_loss(loss, data, hparams)
     n = class_counts(data)
     N = jnp.sum(n)
     m = reduced_mask(data)
@@ -127,19 +138,19 @@ def reduced_objective(objective, data: UFMData, hparams: HParams):
     return g
 
 
-def reduced_hessian(objective, params: Params, data: UFMData, hparams: HParams):
+def reduced_hessian(loss, params: Params, data: UFMData, hparams: HParams):
     """``(2Kd + K)²`` Hessian of the reduced objective at the class means of ``params``."""
     from jax.flatten_util import ravel_pytree
 
-    g = reduced_objective(objective, data, hparams)
+    g = reduced_objective(loss, data, hparams)
     x0, unravel = ravel_pytree(reduce_params(params, data))
     A = jax.hessian(lambda x: g(unravel(x)))(x0)
     return 0.5 * (A + A.T)
 
 
-def within_class_blocks(objective, params: Params, data: UFMData, hparams: HParams):
+def within_class_blocks(loss, params: Params, data: UFMData, hparams: HParams):
     """``(K, d, d)`` blocks ``D_k = Wᵀ ∇²ℓ_k(z_k) W / N + λ_H I`` (masked to the real dims)."""
-    ell = per_sample_loss(objective, data, hparams)
+    ell = per_sample_loss(loss, data, hparams)
     n = class_counts(data)
     N = jnp.sum(n)
     dm = data.dim_mask.astype(data.Y.dtype)
@@ -158,7 +169,7 @@ def within_class_blocks(objective, params: Params, data: UFMData, hparams: HPara
     return jax.vmap(block)(jnp.arange(K))
 
 
-def structured_spectrum(objective, params: Params, data: UFMData, hparams: HParams) -> StructuredSpectrum:
+def structured_spectrum(loss, params: Params, data: UFMData, hparams: HParams) -> StructuredSpectrum:
     """Exact spectrum of ∇²f at the class-collapsed point with the class means of ``params``.
 
     Exact when ``params`` is collapsed (check :func:`collapse_residual`); otherwise it is the
@@ -166,10 +177,10 @@ def structured_spectrum(objective, params: Params, data: UFMData, hparams: HPara
     """
     from jax.flatten_util import ravel_pytree
 
-    A = reduced_hessian(objective, params, data, hparams)
+    A = reduced_hessian(loss, params, data, hparams)
     rmask = ravel_pytree(reduced_mask(data, A.dtype))[0]
     red = masked_eigh(A, rmask)
-    D = within_class_blocks(objective, params, data, hparams)
+    D = within_class_blocks(loss, params, data, hparams)
     dm = data.dim_mask
     blocks = jax.vmap(lambda Dk: masked_eigh(Dk, dm))(D)
     n = class_counts(data)

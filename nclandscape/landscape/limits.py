@@ -26,8 +26,11 @@ import jax
 import jax.numpy as jnp
 
 from nclandscape.errors import ConfigError
+from nclandscape.objectives import LOSSES, MSE_FAMILY
 
-LIMIT_FORMS = ("mse", "rescaled_mse", "ce_paper", "ce_exact")
+# The MSE-family forms are named after their losses (eq. 33 with the loss's effective α, M).
+MSE_FORMS = tuple(name for name, entry in LOSSES.items() if entry.family == MSE_FAMILY)
+LIMIT_FORMS = (*MSE_FORMS, "ce_paper", "ce_exact")
 
 
 def mse_limit(s, theta, alpha=1.0, M=1.0):
@@ -66,9 +69,9 @@ def ce_exact_limit_grad(s, theta):
 
 def limit_value_and_grad(form: str, s, theta, alpha=1.0, M=1.0):
     """``(f, ∂_s f, ∂_θ f)`` of one closed form (:data:`LIMIT_FORMS`), elementwise."""
-    if form in ("mse", "rescaled_mse"):
-        if form == "mse":
-            alpha, M = 1.0, 1.0
+    if form in MSE_FORMS:
+        hp = LOSSES[form].effective(alpha=alpha, M=M)
+        alpha, M = hp["alpha"], hp["M"]
         return (mse_limit(s, theta, alpha, M), *mse_limit_grad(s, theta, alpha, M))
     if form == "ce_paper":
         return (ce_paper_limit(s, theta), *ce_paper_limit_grad(s, theta))

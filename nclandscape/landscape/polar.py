@@ -6,7 +6,7 @@ A class-``k`` feature is placed in the plane spanned by two classifier rows ``w^
 
 so ``s = ‖h‖`` and ``θ`` is the angle (radians) from ``w^k`` towards ``w^k'``. The value drawn is
 the real per-sample objective of that feature, ``ℓ(W h, e_k) + λ_H/2 ‖h‖²`` with ``ℓ`` the
-per-sample rescaled MSE or cross-entropy of :mod:`nclandscape.objectives` (no closed form is used:
+per-sample loss of a registered loss (:data:`nclandscape.objectives.LOSSES`; no closed form is used:
 THEORY.md §7's formulas are what the tests compare against). With ``b = 0`` and one sample this is
 exactly the UFM objective as a function of that sample's feature (up to the constant ``λ_W/2 ‖W‖²``
 and the other samples' terms).
@@ -20,7 +20,8 @@ with ``A = W [e_1 e_2]`` (``K × 2``), computed once from the real ``W``; a grid
 together to 0 as ``s²/(K − 1)``; so the MSE landscape tends to the per-sample loss of the
 two-class logit vector ``(s cos θ, s sin θ)``. Cross-entropy has no limit (it grows like
 ``log(K − 1)``); what converges is ``CE − log(K − 1)``, whose limit is ``−s cos θ``
-(:func:`polar_loss` uses that centred form for ``K = ∞`` and says so in ``offset``).
+(:func:`polar_loss` uses that centred form, the registry entry's ``limit``, for ``K = ∞``; the
+landscape command says so in ``offset``).
 
 Hyper-parameters (``α``, ``M``, ``λ_H``) come in an :class:`~nclandscape.ufm.HParams` of arrays, so
 one compiled program serves every value (``λ_W`` and ``λ_b`` are not used here).
@@ -36,10 +37,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from nclandscape.errors import ConfigError
-from nclandscape.objectives import ce_per_sample, rescaled_mse_per_sample
+from nclandscape.objectives import LOSSES, loss_of
 from nclandscape.ufm import HParams
 
-POLAR_LOSSES = ("mse", "rescaled_mse", "ce")
+POLAR_LOSSES = LOSSES  # every registered loss (the registry itself, read live)
 
 
 class Plane(NamedTuple):
@@ -123,24 +124,18 @@ def plane_for(K, *, dtype=None) -> Plane:
 
 
 def check_loss(loss: str) -> str:
-    if loss not in POLAR_LOSSES:
-        raise ConfigError(f"loss={loss!r} is not allowed: choose one of {', '.join(POLAR_LOSSES)}")
+    loss_of(loss)
     return loss
 
 
 def feature_loss(x, plane: Plane, hparams: HParams, *, loss: str):
     """Objective of the in-plane feature with coordinates ``x = (x_1, x_2)`` (``h = x_1 e_1 + x_2 e_2``)."""
+    entry = loss_of(loss)
     z = (plane.A @ x)[:, None]
     y = plane.y[:, None]
-    if loss == "ce":
-        ce = ce_per_sample(z, y)[0]
-        value = jnp.where(plane.centred_ce > 0, -jnp.sum(z[:, 0] * plane.y), ce)
-    elif loss == "mse":
-        value = rescaled_mse_per_sample(z, y, alpha=1.0, M=1.0)[0]
-    elif loss == "rescaled_mse":
-        value = rescaled_mse_per_sample(z, y, alpha=hparams.alpha, M=hparams.M)[0]
-    else:
-        raise ConfigError(f"loss={loss!r} is not allowed: choose one of {', '.join(POLAR_LOSSES)}")
+    value = entry.per_sample(z, y, entry.restrict(hparams), None)[0]
+    if entry.limit is not None:  # the K = inf plane: the centred limit (module docstring)
+        value = jnp.where(plane.centred_ce > 0, entry.limit(z, y)[0], value)
     return value + 0.5 * hparams.lambda_H * jnp.sum(x**2)
 
 

@@ -14,6 +14,8 @@ from typing import Any
 
 from nclandscape.configs import load_config_module
 from nclandscape.errors import ConfigError
+from nclandscape.objectives import DEFAULT_LOSS
+from nclandscape.optimizers import DEFAULT_MOMENTUM, DEFAULT_TRAIN_OPTIMIZER
 
 
 @dataclass(frozen=True)
@@ -42,15 +44,16 @@ class TrainConfig:
     bf16: bool = False                 # bfloat16 compute, float32 parameters and loss
     fast_compile: bool = False         # XLA optimisation level 0 (tiny runs: compile-bound)
     # objective
-    loss: str = "mse"                  # ce | mse | rescaled_mse
+    loss: str = DEFAULT_LOSS           # a loss of nclandscape.objectives.LOSSES
     alpha: float = 1.0                 # rescaled MSE weight on the true-class coordinate
     M: float = 1.0                     # rescaled MSE target on the true class
     weight_decay: float = 5e-4
     # optimiser
-    optimizer: str = "sgd"             # sgd | adam | lbfgs
+    optimizer: str = DEFAULT_TRAIN_OPTIMIZER  # an optimiser of nclandscape.optimizers (networks=True);
+                                       # the default sgd: minibatch SGD with `momentum`
     lr: float = 0.05                   # adam: use 1e-3; lbfgs: first trial step of each
                                        # strong-Wolfe line search (torch.optim.LBFGS's lr)
-    momentum: float = 0.9
+    momentum: float = DEFAULT_MOMENTUM  # heavy-ball coefficient of every sgd-family optimiser
     schedule: str = "step"             # step | cosine_restarts | constant
     lr_decay_epochs: int = 40          # step: multiply by lr_decay every this many epochs
     lr_decay: float = 0.1
@@ -128,14 +131,15 @@ def apply_overrides(cfg: TrainConfig, sets: list[str] | None) -> TrainConfig:
 
 def validate(cfg: TrainConfig) -> TrainConfig:
     from nclandscape.nets.data import SOURCES
-    from nclandscape.nets.losses import LOSSES
     from nclandscape.nets.resnet import FEATURE_LAYERS
+    from nclandscape.objectives import LOSSES
+    from nclandscape.optimizers import optimizer_names, optimizer_spec
 
+    trainable = [o for o in optimizer_names() if optimizer_spec(o).networks]
     checks = [
         (cfg.data in SOURCES, f"data={cfg.data!r}; choose one of {', '.join(SOURCES)}"),
         (cfg.loss in LOSSES, f"loss={cfg.loss!r}; choose one of {', '.join(LOSSES)}"),
-        (cfg.optimizer in ("sgd", "adam", "lbfgs"),
-         f"optimizer={cfg.optimizer!r}; choose sgd, adam or lbfgs"),
+        (cfg.optimizer in trainable, f"optimizer={cfg.optimizer!r}; choose one of {', '.join(trainable)}"),
         (cfg.schedule in ("step", "cosine_restarts", "constant"),
          f"schedule={cfg.schedule!r}; choose step, cosine_restarts or constant"),
         (cfg.lbfgs_linesearch in ("zoom", "backtracking"),

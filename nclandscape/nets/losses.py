@@ -7,44 +7,23 @@ Every per-sample function takes ``logits (B, K)`` float and ``labels (B,)`` int 
 - MSE: ``½ ||z - e_y||²`` (the data term of MSE paper eq. 3 is the mean of this)
 - rescaled MSE (eq. 4): ``½ [α (z_y - M)² + Σ_{j≠y} z_j²]``; α = M = 1 gives MSE.
 
-:func:`objective` adds weight decay ``(λ/2) Σ ||θ||²`` over **all** parameters (convolutions,
-batch-norm scales and shifts, biases), as in the papers.
+The losses are those of the registry :data:`nclandscape.objectives.LOSSES` (its entries'
+``network_loss``), defined there with the UFM ones. :func:`objective` adds weight decay
+``(λ/2) Σ ||θ||²`` over **all** parameters (convolutions, batch-norm scales and shifts, biases),
+as in the papers.
 """
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import optax
 
-from nclandscape.errors import ConfigError
-
-LOSSES = ("ce", "mse", "rescaled_mse")
-
-
-def cross_entropy(logits, labels):
-    return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
-
-
-def mse(logits, labels):
-    y = jax.nn.one_hot(labels, logits.shape[-1], dtype=logits.dtype)
-    return 0.5 * jnp.sum((logits - y) ** 2, axis=-1)
-
-
-def rescaled_mse(logits, labels, *, alpha, M):
-    y = jax.nn.one_hot(labels, logits.shape[-1], dtype=logits.dtype)
-    omega = 1.0 + (alpha - 1.0) * y
-    return 0.5 * jnp.sum(omega * (logits - M * y) ** 2, axis=-1)
+from nclandscape.objectives import LOSSES, cross_entropy, loss_of, mse, rescaled_mse  # noqa: F401 (re-exported)
 
 
 def per_sample_loss(name: str):
-    """``fn(logits, labels, hparams) -> (B,)`` for ``name`` in :data:`LOSSES`."""
-    if name == "ce":
-        return lambda z, y, hp: cross_entropy(z, y)
-    if name == "mse":
-        return lambda z, y, hp: mse(z, y)
-    if name == "rescaled_mse":
-        return lambda z, y, hp: rescaled_mse(z, y, alpha=hp["alpha"], M=hp["M"])
-    raise ConfigError(f"unknown loss {name!r}; choose one of {', '.join(LOSSES)}")
+    """``fn(logits, labels, hparams) -> (B,)`` of a loss of :data:`LOSSES`; ``hparams`` a dict
+    with the loss hyper-parameters (``alpha``, ``M``; the neutral 1 for a loss that takes none)."""
+    return loss_of(name).network_loss
 
 
 def weight_decay_term(params, weight_decay):

@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -32,9 +31,9 @@ from nclandscape.nets.config import COSMETIC, TrainConfig, dumps, validate
 from nclandscape.nets.data import Dataset, load_dataset, preprocess
 from nclandscape.nets.losses import objective, per_sample_loss
 from nclandscape.nets.resnet import ResNet, ResNet18, classifier_weights, count_params
+from nclandscape.objectives import loss_of
+from nclandscape.optimizers import make_optimizer, optimizer_spec
 
-# Test hook: SIGKILL this process right after global step n (after that step's checkpoint, if any).
-KILL_ENV = "NCLANDSCAPE_KILL_AFTER_STEP"
 MARGIN_QUANTILES = tuple(np.linspace(0.0, 1.0, 21).round(2).tolist())
 
 
@@ -95,8 +94,10 @@ def make_schedule(cfg: TrainConfig, steps_per_epoch: int) -> Callable:
                                 cfg.min_lr)
 
 
-def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> optax.GradientTransformation:
-    """SGD / Adam (schedule injected, so the learning rate is state) or L-BFGS with zoom search.
+def optimizer_for(cfg: TrainConfig, steps_per_epoch: int) -> optax.GradientTransformation:
+    """The optax transformation of ``cfg.optimizer`` (:func:`nclandscape.optimizers.make_optimizer`):
+    the sgd family and Adam with the schedule injected (so the learning rate is state; the sgd
+    family with heavy-ball coefficient ``cfg.momentum``), or L-BFGS with ``cfg``'s line search.
 
     L-BFGS scales its direction by ``-lr`` before the line search, whose first trial step is 1:
     so ``lr`` is the first trial step of every search, as ``torch.optim.LBFGS(lr=...,
@@ -104,30 +105,30 @@ def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> optax.GradientTran
     may lengthen or shorten that step). Weight decay is *not* here: it is in the loss
     (:func:`nclandscape.nets.losses.objective`).
     """
-    sched = make_schedule(cfg, steps_per_epoch)
-    if cfg.optimizer == "sgd":
-        return optax.inject_hyperparams(optax.sgd)(learning_rate=sched, momentum=cfg.momentum)
-    if cfg.optimizer == "adam":
-        return optax.inject_hyperparams(optax.adam)(learning_rate=sched)
-    if cfg.optimizer == "lbfgs":
+    spec = optimizer_spec(cfg.optimizer)
+    if not spec.networks:
+        raise ConfigError(f"optimizer={cfg.optimizer!r} cannot train a network")
+    if spec.line_search:
         if cfg.lbfgs_linesearch == "zoom":  # strong Wolfe conditions (optax's default)
             ls = optax.scale_by_zoom_linesearch(max_linesearch_steps=cfg.lbfgs_linesearch_steps,
                                                 initial_guess_strategy="one")
         else:  # Armijo backtracking: values only inside the search, cheaper to compile and run
             ls = optax.scale_by_backtracking_linesearch(
                 max_backtracking_steps=cfg.lbfgs_linesearch_steps)
-        return optax.lbfgs(learning_rate=cfg.lr, memory_size=cfg.lbfgs_memory, linesearch=ls)
-    raise ConfigError(f"optimizer={cfg.optimizer!r}; choose sgd, adam or lbfgs")
+        return make_optimizer(spec.name, learning_rate=cfg.lr, memory_size=cfg.lbfgs_memory, linesearch=ls)
+    return make_optimizer(spec.name, learning_rate=make_schedule(cfg, steps_per_epoch),
+                          momentum=cfg.momentum if spec.sgd_family else None)
 
 
 def hparams_of(cfg: TrainConfig) -> dict:
     """Loss hyper-parameters as float32 arrays (inputs of the compiled step, not constants).
 
-    MSE is run as rescaled MSE with alpha = M = 1 (the same numbers, bit for bit), so MSE and
-    rescaled-MSE runs share one compiled program."""
-    alpha, M = (1.0, 1.0) if cfg.loss == "mse" else (cfg.alpha, cfg.M)
+    A loss runs with the neutral value of the hyper-parameters it does not take
+    (``Loss.effective``): MSE is rescaled MSE with alpha = M = 1 (the same numbers, bit for bit),
+    so the runs of one loss family share one compiled program."""
+    eff = loss_of(cfg.loss).effective(alpha=cfg.alpha, M=cfg.M)
     return {"weight_decay": jnp.asarray(cfg.weight_decay, jnp.float32),
-            "alpha": jnp.asarray(alpha, jnp.float32), "M": jnp.asarray(M, jnp.float32)}
+            "alpha": jnp.asarray(eff["alpha"], jnp.float32), "M": jnp.asarray(eff["M"], jnp.float32)}
 
 
 def compiler_options(cfg: TrainConfig) -> dict | None:
@@ -170,7 +171,7 @@ def init_state(params, batch_stats, tx) -> TrainState:
 
 def make_loss_fn(cfg: TrainConfig, model: ResNet):
     """``loss(params, batch_stats, x, y, hparams) -> (objective, (mean data loss, new stats))``."""
-    data_loss = per_sample_loss("rescaled_mse" if cfg.loss == "mse" else cfg.loss)
+    data_loss = per_sample_loss(cfg.loss)
 
     def loss_fn(params, batch_stats, x, y, hparams):
         (logits, _), upd = model.apply({"params": params, "batch_stats": batch_stats}, x,
@@ -184,6 +185,7 @@ def make_loss_fn(cfg: TrainConfig, model: ResNet):
 def make_train_step(cfg: TrainConfig, model: ResNet, tx, ds: Dataset):
     loss_fn = make_loss_fn(cfg, model)
     aug_key = jax.random.key(cfg.seed + 1)
+    line_search = optimizer_spec(cfg.optimizer).line_search  # the update needs value and value_fn
 
     def step(state: TrainState, x_all, y_all, idx, hparams):
         key = jax.random.fold_in(aug_key, state.step)
@@ -191,7 +193,7 @@ def make_train_step(cfg: TrainConfig, model: ResNet, tx, ds: Dataset):
         y = y_all[idx]
         (obj, (data_loss, new_bs)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
             state.params, state.batch_stats, x, y, hparams)
-        if cfg.optimizer == "lbfgs":
+        if line_search:
             value_fn = lambda p: loss_fn(p, state.batch_stats, x, y, hparams)[0]
             updates, opt_state = tx.update(grads, state.opt_state, state.params, value=obj,
                                            grad=grads, value_fn=value_fn)
@@ -230,7 +232,7 @@ def _nc(W, b, H, labels, *, num_classes):
 def evaluate(state: TrainState, model: ResNet, eval_fn, nc_fn, data, cfg: TrainConfig) -> dict:
     """Accuracy and loss on train/test, NC metrics and cosine margins on train features."""
     x_tr, y_tr, x_te, y_te = data
-    loss = per_sample_loss("rescaled_mse" if cfg.loss == "mse" else cfg.loss)
+    loss = per_sample_loss(cfg.loss)
     hp = hparams_of(cfg)
 
     def features(x, n):
@@ -258,7 +260,7 @@ def evaluate(state: TrainState, model: ResNet, eval_fn, nc_fn, data, cfg: TrainC
     rec["cos_margin_quantiles"] = [float(v) for v in q]
     rec["feature_norm"] = float(jnp.mean(jnp.linalg.norm(h_tr[:n], axis=1)))
     rec["classifier_norm"] = float(jnp.linalg.norm(W))
-    if cfg.loss == "mse":  # the five-term decomposition on all train features (docs/central_path.md)
+    if loss_of(cfg.loss).decomposition:  # the five-term decomposition on all train features (docs/central_path.md)
         from nclandscape.central_path.networks import network_terms
 
         rec.update(network_terms(W, b, h_tr, y_tr, model.num_classes,
@@ -272,15 +274,15 @@ _NOT_IN_PROGRAMS = dict(epochs=1, eval_every=1, eval_batch_size=1, metric_max_sa
                         data_path=None, shards="", train_per_class=None, test_per_class=None,
                         tiny_train_per_class=1, tiny_test_per_class=1, data_seed=0,
                         weight_decay=0.0, alpha=1.0, M=1.0, test_fraction=0.5)
-_SAME_PROGRAM_LOSS = {"mse": "rescaled_mse"}
 _MODEL_FIELDS = ("width", "feature_dim", "feature_layer", "classifier_bias", "fixed_etf", "bf16",
                  "seed", "fast_compile")
 
 
 def _program_key(cfg: TrainConfig) -> TrainConfig:
     """The config with every field that does not shape the compiled programs normalised away
-    (loss hyper-parameters are program *inputs*), so runs that differ only there share them."""
-    return cfg.replace(**_NOT_IN_PROGRAMS, loss=_SAME_PROGRAM_LOSS.get(cfg.loss, cfg.loss))
+    (loss hyper-parameters are program *inputs*, and the losses of one family share one per-sample
+    function), so runs that differ only there share them."""
+    return cfg.replace(**_NOT_IN_PROGRAMS, loss=loss_of(cfg.loss).family)
 
 
 @functools.lru_cache(maxsize=16)
@@ -297,7 +299,7 @@ def _step_programs(key: TrainConfig, spe, num_classes, mean, std, image_shape):
     """Optimiser, schedule and the jitted train step."""
     ds = Dataset(None, None, None, None, tuple(range(num_classes)), mean, std)
     model = _model_programs(_model_key(key), num_classes, mean, std, image_shape)[0]
-    tx = make_optimizer(key, spe)
+    tx = optimizer_for(key, spe)
     return tx, make_schedule(key, spe), make_train_step(key, model, tx, ds)
 
 
@@ -381,7 +383,6 @@ def train(cfg: TrainConfig, out_dir, *, log: Callable[[str], None] | None = prin
         raise ConfigError(f"{str(mpath)!r} has {len(records)} records, the checkpoint expects "
                           f"{n_rec}; delete {str(out)!r} to start over")
     _write_json_atomic(mpath, "".join(json.dumps(r) + "\n" for r in records))
-    kill_at = int(os.environ.get(KILL_ENV, "-1"))
 
     while epoch < cfg.epochs:
         perm = np.random.default_rng([cfg.seed, epoch]).permutation(N).astype(np.int32)
@@ -399,8 +400,6 @@ def train(cfg: TrainConfig, out_dir, *, log: Callable[[str], None] | None = prin
             if not done and cfg.checkpoint_every_steps and (s + 1) % cfg.checkpoint_every_steps == 0:
                 checkpoint.save(ckpt, state, {"epoch": epoch, "step_in_epoch": s + 1,
                                               "records": len(records)})
-            if not done and epoch * spe + s + 1 == kill_at:  # host count: no device sync
-                os.kill(os.getpid(), signal.SIGKILL)
         jax.block_until_ready(state)
         dt = time.perf_counter() - t0
         bar.close()
@@ -413,7 +412,7 @@ def train(cfg: TrainConfig, out_dir, *, log: Callable[[str], None] | None = prin
                 "(delete the folder to start over)")
         if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
             rec = {"epoch": epoch, "step": int(state.step),
-                   "lr": None if cfg.optimizer == "lbfgs" else float(sched(int(state.step) - 1)),
+                   "lr": None if optimizer_spec(cfg.optimizer).lr_free else float(sched(int(state.step) - 1)),
                    "train_loss": epoch_loss, "trainable_params": n_params}
             rec.update(evaluate(state, model, eval_fn, nc_fn, data, cfg))
             rec["images_per_s"] = (spe - s0) * B / dt
@@ -436,8 +435,6 @@ def train(cfg: TrainConfig, out_dir, *, log: Callable[[str], None] | None = prin
                     f"({rec['images_per_s']:.0f} img/s)")
         checkpoint.save(ckpt, state, {"epoch": epoch, "step_in_epoch": 0,
                                       "records": len(records)})
-        if epoch * spe == kill_at:
-            os.kill(os.getpid(), signal.SIGKILL)
         s0 = 0
     return records
 

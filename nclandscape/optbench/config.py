@@ -10,17 +10,19 @@ import dataclasses
 import math
 
 from nclandscape.errors import ConfigError
-from nclandscape.solve import LR_FREE
+from nclandscape.objectives import DEFAULT_LOSS
+from nclandscape.optimizers import (
+    DEFAULT_BENCH_OPTIMIZERS, DEFAULT_MEMORY_SIZE, DEFAULT_MOMENTUM, is_minibatch, optimizer_names, optimizer_spec,
+    resolve_optimizer,
+)
 
-BENCH_OPTIMIZERS = ("sgd", "gd", "momentum", "nesterov", "adam", "lbfgs", "newton")
+# Every optimiser name of the registry (nclandscape.optimizers), aliases included.
+BENCH_OPTIMIZERS = optimizer_names()
 # The papers' defaults: SGD-family lr 0.05 with heavy-ball momentum 0.9, Adam lr 1e-3,
 # L-BFGS memory 10 with a zoom (strong Wolfe) line search, which ignores the learning rate.
 DEFAULT_SGD_LR = 0.05
 DEFAULT_ADAM_LR = 1e-3
-DEFAULT_MOMENTUM = 0.9
-DEFAULT_LBFGS_HISTORY = 10
-# Optimisers whose learning rate is --sgd-lr.
-SGD_FAMILY = ("sgd", "gd", "momentum", "nesterov")
+DEFAULT_LBFGS_HISTORY = DEFAULT_MEMORY_SIZE
 # Keys of config.json that may differ between a run and its resumption.
 RESUME_FREE_KEYS = ("optimizers", "lr_overrides", "no_plots")
 
@@ -35,17 +37,17 @@ class BenchConfig:
     lambda_H: float = 1e-3
     lambda_b: float = 1e-3
     bias: bool = True
-    loss: str = "mse"
+    loss: str = DEFAULT_LOSS
     alpha: float = 1.0
     M: float = 1.0
     class_sizes: tuple[int, ...] | None = None
     # Benchmark.
-    optimizers: tuple[str, ...] = ("sgd", "momentum", "adam", "lbfgs")
+    optimizers: tuple[str, ...] = DEFAULT_BENCH_OPTIMIZERS
     seeds: int = 32
     steps: int = 1000
     record_every: int = 10
     records_per_decade: int | None = None  # if set: log-spaced records (see record_steps)
-    batch_size: int | None = None  # minibatch size of `sgd` (None: full batch, i.e. GD)
+    batch_size: int | None = None  # minibatch size of the minibatch names (sgd; None: full batch, i.e. GD)
     sgd_lr: float = DEFAULT_SGD_LR
     adam_lr: float = DEFAULT_ADAM_LR
     momentum: float = DEFAULT_MOMENTUM
@@ -80,23 +82,31 @@ class BenchConfig:
         return self.problem().N
 
     def lr_of(self, name: str) -> float:
-        """The learning rate of an optimiser (L-BFGS: 1.0, unused by its line search)."""
+        """The learning rate of an optimiser: ``sgd_lr`` for the sgd family, 1.0 where it plays no
+        role (L-BFGS, Newton), ``adam_lr`` for the others; ``lr_overrides`` first."""
         over = dict(self.lr_overrides)
         if name in over:
             return over[name]
-        if name in SGD_FAMILY:
+        spec = optimizer_spec(name)
+        if spec.sgd_family:
             return self.sgd_lr
-        if name == "adam":
-            return self.adam_lr
-        return 1.0
+        if spec.lr_free:
+            return 1.0
+        return self.adam_lr
 
     def minibatch(self, name: str) -> bool:
-        """Whether optimiser ``name`` runs on minibatches (only ``sgd`` with batch_size < N)."""
-        return name == "sgd" and self.batch_size is not None and self.batch_size < self.N
+        """Whether optimiser ``name`` runs on minibatches: a minibatch name (the alias ``sgd``,
+        nclandscape.optimizers.ALIASES) with batch_size < N."""
+        return is_minibatch(name) and self.batch_size is not None and self.batch_size < self.N
+
+    def momentum_of(self, name: str) -> float | None:
+        """The heavy-ball coefficient passed to ``name``: ``momentum`` for the optimisers that have
+        one by default (momentum, nesterov), none for the others (the sgd and gd rows are plain)."""
+        return float(self.momentum) if optimizer_spec(name).momentum is not None else None
 
     def solve_name(self, name: str) -> str:
         """The name under which ``nclandscape.solve`` runs the same full-batch optimiser."""
-        return "gd" if name == "sgd" else name
+        return resolve_optimizer(name)
 
     def to_json(self) -> dict:
         d = dataclasses.asdict(self)
@@ -177,10 +187,10 @@ def validate(c: BenchConfig) -> None:
         raise ConfigError(f"momentum={c.momentum!r} is not allowed: give a number in [0, 1)")
     _pos_int("lbfgs_history", c.lbfgs_history)
     for name, lr in c.lr_overrides:
-        if name not in BENCH_OPTIMIZERS or name in LR_FREE:
+        if name not in BENCH_OPTIMIZERS or optimizer_spec(name).lr_free:
             raise ConfigError(f"lr override {name}={lr}: name one of "
-                              f"{', '.join(o for o in BENCH_OPTIMIZERS if o not in LR_FREE)} "
-                              "(L-BFGS and Newton set their own step)")
+                              f"{', '.join(o for o in BENCH_OPTIMIZERS if not optimizer_spec(o).lr_free)} "
+                              "(line-search and trust-region methods set their own step)")
         _pos_float(f"lr of {name}", lr)
     if c.tol is not None:
         _pos_float("tol", c.tol, allow_zero=True)

@@ -33,6 +33,7 @@ import numpy as np
 from nclandscape.errors import ConfigError
 from nclandscape.optbench.config import BenchConfig
 from nclandscape.optbench.sgd import batch_key, make_minibatch_step, minibatch_steps
+from nclandscape.optimizers import optimizer_spec
 from nclandscape.solve import (
     SolveState, default_tol, grad_tolerance, init_opt_state, make_optimizer, make_solver, make_step, tree_norm,
 )
@@ -80,13 +81,13 @@ class Spec(NamedTuple):
     loss: str
     minibatch: bool
     batch_size: int
-    momentum: float
+    momentum: float | None  # heavy-ball coefficient (None: the optimiser has none)
     lbfgs_history: int
 
 
 def spec_of(config: BenchConfig, name: str) -> Spec:
     return Spec(config.solve_name(name), config.loss, config.minibatch(name), int(config.batch_size or config.N),
-                float(config.momentum), int(config.lbfgs_history))
+                config.momentum_of(name), int(config.lbfgs_history))
 
 
 class Runner(NamedTuple):
@@ -101,12 +102,12 @@ def make_runner(spec: Spec) -> Runner:
     from nclandscape.objectives import objective_for
 
     objective = objective_for(spec.loss)
-    if spec.solve_name == "newton":  # not an optax method: the solver's own init and step
+    if optimizer_spec(spec.solve_name).solver is not None:  # not an optax method: its own init and step
         def init(params0, data, hparams, lr):
-            return make_solver(objective, data, hparams, optimizer="newton").init(params0)
+            return make_solver(objective, data, hparams, optimizer=spec.solve_name).init(params0)
 
         def step_of(data, hparams):
-            return make_solver(objective, data, hparams, optimizer="newton").step
+            return make_solver(objective, data, hparams, optimizer=spec.solve_name).step
     else:
         opt = make_optimizer(spec.solve_name, momentum=spec.momentum, memory_size=spec.lbfgs_history)
 
@@ -179,12 +180,12 @@ def record_one(params, data, hparams, *, loss: str):
     """Full objective, gradient norm and NC metrics of one seed's parameters (as ``solve_problem``
     computes them: ``nc_metrics(W, H, b * bias, Y)``)."""
     from nclandscape.metrics import nc_metrics
-    from nclandscape.objectives import objective_for
+    from nclandscape.objectives import loss_of, objective_for
 
     value, g = jax.value_and_grad(objective_for(loss))(params, data, hparams)
     m = nc_metrics(params.W, params.H, params.b * data.bias, data.Y)
     perp = jnp.full((), jnp.nan, value.dtype)
-    if loss == "mse":
+    if loss_of(loss).decomposition:
         from nclandscape.central_path import decomposition
 
         perp = decomposition(params.W, params.H, params.b * data.bias, data.Y, hparams, sample_mask=data.sample_mask,
@@ -272,7 +273,7 @@ def run_optimizer(config: BenchConfig, name: str, *, params0=None, progress: boo
         "solve_optimizer": config.solve_name(name),
         "minibatch": minibatch,
         "batch_size": config.batch_size if minibatch else config.N,
-        "lr": float(lr) if name != "lbfgs" else None,
+        "lr": None if optimizer_spec(name).line_search else float(lr),
         "tol": float(tol),
         "dtype": jnp.dtype(dtype).name,
         "compile_s": compile_s,

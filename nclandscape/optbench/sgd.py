@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from nclandscape.objectives import ce_per_sample, rescaled_mse_per_sample, weight_decay
+from nclandscape.objectives import loss_of, weight_decay
 from nclandscape.ufm import HParams, Params, UFMData, mask_params
 
 # fold_in constant separating the batch-order key from the initialisation key of a seed.
@@ -52,10 +52,9 @@ def minibatch_mask(key, step, *, num_samples: int, batch_size: int, dtype=jnp.fl
 
 
 def per_sample_fn(loss: str):
-    """Per-sample data term ``(logits, targets, hparams, class_mask) -> (N,)`` of a loss name."""
-    if loss == "ce":
-        return lambda z, y, hp, cm: ce_per_sample(z, y, class_mask=cm)
-    return lambda z, y, hp, cm: rescaled_mse_per_sample(z, y, alpha=hp.alpha, M=hp.M, class_mask=cm)
+    """Per-sample data term ``(logits, targets, hparams, class_mask) -> (N,)`` of a loss name (its
+    registry entry's ``per_sample``)."""
+    return loss_of(loss).per_sample
 
 
 def minibatch_objective(loss: str):

@@ -18,7 +18,8 @@ With ``E = W M + (b 1ᵀ − m_t I) diag(√n)`` and ``P = W D`` (THEORY.md §4,
     ∇_b f = E √n / N + λ_b b                 ∇_D f = Wᵀ P / N + λ_H D
 
 The iteration, stopping rule (``‖∇f‖ ≤ tol``, non-finite value, ``max_steps``), optimiser updates
-(optax's ``sgd`` with ``momentum``/``nesterov`` conventions) and result (``SolveResult``) are those
+(optax's ``sgd`` with ``momentum``/``nesterov`` conventions and each optimiser's default heavy-ball
+coefficient from :data:`nclandscape.optimizers.OPTIMIZERS`) and result (``SolveResult``) are those
 of :func:`nclandscape.solve.minimize`: trajectories agree with ``reduced_solve`` to rounding
 (``tests/reduced/test_reduced_fused.py``, float64, ≤ 1e-10 after 200+ steps).
 
@@ -34,15 +35,19 @@ import jax.numpy as jnp
 from jax import lax
 
 from nclandscape.errors import ConfigError
+from nclandscape.objectives import LOSSES
+from nclandscape.optimizers import OPTIMIZERS
 from nclandscape.reduced.state import ReducedData, ReducedParams, mask_reduced
 from nclandscape.solve import (
-    DEFAULT_LR, STATUS_DIVERGED, STATUS_NOT_CONVERGED, STATUS_OK, SolveResult, default_tol, grad_tolerance,
+    STATUS_DIVERGED, STATUS_NOT_CONVERGED, STATUS_OK, SolveResult, default_tol, grad_tolerance,
 )
 from nclandscape.ufm import HParams
 
-FUSED_OPTIMIZERS = ("gd", "momentum", "nesterov")
+# Views of the registries: the optimisers (each with its default heavy-ball coefficient, as
+# nclandscape.optimizers.make_optimizer) and the losses the kernel implements.
+FUSED_OPTIMIZERS = tuple(name for name, spec in OPTIMIZERS.items() if spec.fused)
+FUSED_LOSSES = tuple(name for name, entry in LOSSES.items() if entry.fused)
 BACKENDS = ("auto", "xla", "pallas", "interpret")
-MOMENTUM = 0.9  # as nclandscape.solve.make_optimizer
 _HP = 16  # length of the per-configuration scalar vector (a power of two for Triton)
 # slots of that vector
 _LR, _N, _LW, _LH, _LB, _TARGET, _BIAS, _MAXSTEPS, _TOL, _ALPHA_OK = range(10)
@@ -50,8 +55,13 @@ _LR, _N, _LW, _LH, _LB, _TARGET, _BIAS, _MAXSTEPS, _TOL, _ALPHA_OK = range(10)
 
 def fusable(loss: str, optimizer: str, rparams: ReducedParams | None = None) -> tuple[bool, str]:
     """Whether :func:`fused_reduced_solve` covers this loss/optimiser (and layout), and why not."""
-    if loss != "mse":
-        return False, f"loss={loss!r}: the fused solver covers vanilla mse (shared layout) only"
+    entry = LOSSES.get(loss) if isinstance(loss, str) else None
+    if entry is None or not entry.fused:
+        return False, f"loss={loss!r}: the fused solver covers {', '.join(FUSED_LOSSES)} (shared layout) only"
+    return _fusable_optimizer(optimizer, rparams)
+
+
+def _fusable_optimizer(optimizer: str, rparams: ReducedParams | None = None) -> tuple[bool, str]:
     if optimizer not in FUSED_OPTIMIZERS:
         return False, f"optimizer={optimizer!r}: the fused solver covers {', '.join(FUSED_OPTIMIZERS)}"
     if rparams is not None and rparams.D.ndim != 2:
@@ -124,7 +134,9 @@ def _solve_loop(params, s, hp, *, optimizer: str, prec):
     its step count are ``minimize``'s. Returns ``(params, value, grad_norm, steps)``.
     """
     lr, max_steps, tol = hp[_LR], hp[_MAXSTEPS], hp[_TOL]
-    mu = jnp.asarray(MOMENTUM, params[0].dtype)
+    spec = OPTIMIZERS[optimizer]
+    heavy_ball = spec.momentum is not None
+    mu = jnp.asarray(spec.momentum if heavy_ball else 0.0, params[0].dtype)
     zero = jnp.zeros((), params[0].dtype)
 
     def body(c):
@@ -132,18 +144,18 @@ def _solve_loop(params, s, hp, *, optimizer: str, prec):
         value, gn2, g = _value_and_grad(p, s, hp, prec)
         gnorm = jnp.sqrt(gn2)
         go = (step < max_steps) & (gnorm > tol) & _finite(value) & _finite(gnorm)
-        if optimizer == "gd":  # no trace: nothing extra is carried through the loop
+        if not heavy_ball:  # no trace: nothing extra is carried through the loop
             new_t, u = (), g
         else:
             new_t = tuple(gi + mu * ti for gi, ti in zip(g, t))
-            u = tuple(gi + mu * ti for gi, ti in zip(g, new_t)) if optimizer == "nesterov" else new_t
+            u = tuple(gi + mu * ti for gi, ti in zip(g, new_t)) if spec.nesterov else new_t
         new_p = tuple(pi + (-lr) * ui for pi, ui in zip(p, u))
         p = tuple(jnp.where(go, a, o) for a, o in zip(new_p, p))
         t = tuple(jnp.where(go, a, o) for a, o in zip(new_t, t))
         step = jnp.where(go, step + 1, step)
         return p, t, step, jnp.where(go, jnp.int32(0), jnp.int32(1)), value, gnorm
 
-    t0 = () if optimizer == "gd" else tuple(jnp.zeros_like(x) for x in params)
+    t0 = tuple(jnp.zeros_like(x) for x in params) if heavy_ball else ()
     c0 = (params, t0, zero, jnp.zeros((), jnp.int32), zero, zero)
     p, _, step, _, value, gnorm = lax.while_loop(lambda c: c[3] == 0, body, c0)
     return p, value, gnorm, step
@@ -216,7 +228,8 @@ def _pallas_solve(params, s, hp, *, optimizer: str, prec, interpret: bool, num_w
     return (W[:K, :d], b[:K], M[:d, :K], D[:d, :r]), st[0], st[1], st[2]
 
 
-def fused_reduced_solve(rparams0: ReducedParams, rdata: ReducedData, hparams: HParams, *, optimizer: str = "gd",
+def fused_reduced_solve(rparams0: ReducedParams, rdata: ReducedData, hparams: HParams, *,
+                        optimizer: str = FUSED_OPTIMIZERS[0],  # plain gradient descent
                         lr=None, max_steps=1000, tol=None, backend: str = "auto", precision: str = "highest",
                         num_warps: int = 8, d_block: int = 16) -> SolveResult:
     """:func:`nclandscape.reduced.reduced_solve` for vanilla MSE with GD / heavy-ball / Nesterov,
@@ -233,13 +246,13 @@ def fused_reduced_solve(rparams0: ReducedParams, rdata: ReducedData, hparams: HP
     Padding (``rdata`` masks) is honoured as in ``reduced_solve``: padded entries start at zero
     and the hand-written gradient keeps them zero.
     """
-    ok, why = fusable("mse", optimizer, rparams0)
+    ok, why = _fusable_optimizer(optimizer, rparams0)
     if not ok:
         raise ConfigError(f"fused reduced solver: {why}")
     backend = resolve_backend(backend)
     prec = _dot_precision(precision, backend)
     dtype = rdata.sizes.dtype
-    lr = DEFAULT_LR[optimizer] if lr is None else lr
+    lr = OPTIMIZERS[optimizer].lr if lr is None else lr
     tol = default_tol(dtype) if tol is None else tol
     tol = grad_tolerance(tol, hparams)  # the absolute gradient threshold of the stopping rule
     p = mask_reduced(rparams0, rdata)

@@ -12,14 +12,16 @@ import jax
 import jax.numpy as jnp
 
 from nclandscape.errors import ConfigError
+from nclandscape.objectives import DEFAULT_LOSS
+from nclandscape.optimizers import DEFAULT_OPTIMIZER, optimizer_spec
 from nclandscape.reduced.metrics import reduced_metrics
 from nclandscape.reduced.objective import reduced_objective
 from nclandscape.reduced.state import (
-    ReducedData, ReducedParams, check_reducible, layout_for, mask_reduced, reduce_data, reduce_params, reduced_data_of,
+    PER_CLASS, ReducedData, ReducedParams, check_reducible, layout_for, mask_reduced, reduce_data, reduce_params, reduced_data_of,
     reduced_init,
 )
 from nclandscape.solve import (
-    DEFAULT_LR, STATUS_DIVERGED, STATUS_NOT_CONVERGED, STATUS_OK, SolveResult, check_optimizer,
+    STATUS_DIVERGED, STATUS_NOT_CONVERGED, STATUS_OK, SolveResult, check_optimizer,
     default_tol, grad_tolerance, make_step_fn, minimize, report, run_timed,
 )
 from nclandscape.ufm import HParams
@@ -35,13 +37,13 @@ def make_reduced_step(rdata: ReducedData, hparams: HParams, opt, name: str):
 
 
 def _check_layout(loss: str, rparams: ReducedParams) -> None:
-    if layout_for(loss) == "per_class" and rparams.D.ndim != 3:
-        raise ConfigError("rescaled_mse needs the per-class reduced layout (D of shape (K, d, r)): "
-                          "reduce with loss='rescaled_mse'")
+    if layout_for(loss) == PER_CLASS and rparams.D.ndim != 3:
+        raise ConfigError(f"{loss} needs the per-class reduced layout (D of shape (K, d, r)): "
+                          f"reduce with loss={loss!r}")
 
 
-def reduced_solve(rparams0: ReducedParams, rdata: ReducedData, hparams: HParams, *, loss: str = "mse",
-                  optimizer: str = "lbfgs", lr=None, max_steps=1000, tol=None) -> SolveResult:
+def reduced_solve(rparams0: ReducedParams, rdata: ReducedData, hparams: HParams, *, loss: str = DEFAULT_LOSS,
+                  optimizer: str = DEFAULT_OPTIMIZER, lr=None, max_steps=1000, tol=None) -> SolveResult:
     """Minimise the reduced objective from ``rparams0``; pure, jittable and vmappable.
 
     Returns a ``SolveResult`` whose ``params`` are ``ReducedParams``; value, grad_norm, steps and
@@ -56,7 +58,7 @@ def reduced_solve(rparams0: ReducedParams, rdata: ReducedData, hparams: HParams,
                     max_steps=max_steps, gtol=grad_tolerance(tol, hparams), project=lambda p: mask_reduced(p, rdata))
 
 
-def solve_problem_reduced(problem, *, optimizer="lbfgs", lr=None, steps=1000, seed=0, scale=1.0, tol=None,
+def solve_problem_reduced(problem, *, optimizer=DEFAULT_OPTIMIZER, lr=None, steps=1000, seed=0, scale=1.0, tol=None,
                           dtype=None, init="auto") -> dict:
     """:func:`nclandscape.solve.solve_problem` on the reduced dynamics; same keys plus
     ``dynamics`` ("reduced") and ``init``.
@@ -76,7 +78,7 @@ def solve_problem_reduced(problem, *, optimizer="lbfgs", lr=None, steps=1000, se
         init = "full" if problem.N * problem.d <= FULL_DRAW_MAX_ENTRIES else "direct"
     dtype = dtype or jnp.zeros(()).dtype
     hp = problem.hparams(dtype=dtype)
-    lr = DEFAULT_LR[optimizer] if lr is None else lr
+    lr = optimizer_spec(optimizer).lr if lr is None else lr
     tol = default_tol(dtype) if tol is None else tol
     loss = problem.loss
 

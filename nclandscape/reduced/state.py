@@ -29,10 +29,17 @@ import jax.numpy as jnp
 import numpy as np
 
 from nclandscape.errors import ConfigError
+from nclandscape.objectives import DEFAULT_LOSS, LOSSES
+from nclandscape.optimizers import OPTIMIZERS, optimizer_spec
 from nclandscape.ufm import Params, UFMData, _normal_grid, class_sizes_of, mask_params
 
-REDUCIBLE_OPTIMIZERS = ("gd", "momentum", "nesterov", "lbfgs")
-LAYOUTS = {"mse": "shared", "rescaled_mse": "per_class"}
+# Views of the registries: the optimisers and losses the reduced dynamics reproduce exactly.
+REDUCIBLE_OPTIMIZERS = tuple(name for name, spec in OPTIMIZERS.items() if spec.reducible)
+PER_CLASS = "per_class"  # the reduced layout of a loss whose per-class curvature differs (Loss.reduced_layout)
+
+
+def reducible_losses() -> tuple[str, ...]:
+    return tuple(name for name, entry in LOSSES.items() if entry.reduced_layout)
 
 
 class ReducedParams(NamedTuple):
@@ -61,16 +68,20 @@ class ReducedBasis(NamedTuple):
 
 
 def reducible(loss: str, optimizer: str, *, full_batch: bool = True) -> tuple[bool, str]:
-    """Whether the class-reduced dynamics are exact for this loss and optimiser, and why not."""
-    if loss == "ce":
-        return False, ("cross-entropy is not reducible: each sample's gradient is a nonlinear function of its own "
-                       "logits, so the within-class deviations do not move by one shared linear map")
-    if loss not in LAYOUTS:
-        return False, f"loss={loss!r} is unknown: reduced dynamics cover mse and rescaled_mse"
-    if optimizer == "adam":
-        return False, ("adam is not reducible: it rescales every coordinate by its own second-moment estimate, "
-                       "which does not commute with the change to class-mean/deviation coordinates")
-    if optimizer not in REDUCIBLE_OPTIMIZERS:
+    """Whether the class-reduced dynamics are exact for this loss and optimiser, and why not
+    (the registries' ``reduced_layout`` / ``reducible`` flags and their reasons)."""
+    entry = LOSSES.get(loss) if isinstance(loss, str) else None
+    if entry is not None and entry.reduced_layout is None and entry.not_reducible:
+        return False, entry.not_reducible
+    if entry is None or entry.reduced_layout is None:
+        return False, f"loss={loss!r} is not reducible: reduced dynamics cover {', '.join(reducible_losses())}"
+    try:
+        spec = optimizer_spec(optimizer)
+    except ConfigError:
+        spec = None
+    if spec is not None and not spec.reducible and spec.not_reducible:
+        return False, spec.not_reducible
+    if spec is None or not spec.reducible:
         return False, f"optimizer={optimizer!r} is not reducible: reduced dynamics cover {', '.join(REDUCIBLE_OPTIMIZERS)}"
     if not full_batch:
         return False, ("minibatch SGD is not reducible: a minibatch gradient moves the sampled deviations and "
@@ -104,10 +115,12 @@ def resolve_dynamics(dynamics: str, loss: str, optimizer: str, *, full_batch: bo
 
 
 def layout_for(loss: str) -> str:
-    """``shared`` for vanilla MSE, ``per_class`` for rescaled MSE."""
-    if loss not in LAYOUTS:
-        raise ConfigError(reducible(loss, "gd")[1])
-    return LAYOUTS[loss]
+    """The reduced layout of a loss (its registry entry's ``reduced_layout``): ``shared`` for
+    vanilla MSE, ``per_class`` for rescaled MSE."""
+    entry = LOSSES.get(loss) if isinstance(loss, str) else None
+    if entry is None or entry.reduced_layout is None:
+        raise ConfigError(reducible(loss, REDUCIBLE_OPTIMIZERS[0])[1])
+    return entry.reduced_layout
 
 
 def is_per_class(rparams: ReducedParams) -> bool:
@@ -211,12 +224,12 @@ def _class_gram(basis: ReducedBasis):
     return jnp.einsum("rn,kn,sn->krs", basis.Z, Yw, basis.Z)
 
 
-def reduce_params(params: Params, data: UFMData, *, loss: str = "mse") -> tuple[ReducedParams, ReducedBasis]:
+def reduce_params(params: Params, data: UFMData, *, loss: str = DEFAULT_LOSS) -> tuple[ReducedParams, ReducedBasis]:
     """The reduced coordinates of full parameters (exact: ``expand_params`` inverts it).
 
     Jittable; cost O(N d²) once. Use :func:`reduce_data` ``(data, basis)`` for the matching data.
     """
-    per_class = layout_for(loss) == "per_class"
+    per_class = layout_for(loss) == PER_CLASS
     p = mask_params(params, data)
     Yw, sizes = _weighted_labels(data)
     d = data.dim_mask.shape[0]
@@ -279,7 +292,7 @@ def _wishart_factor(key, m, d_real, dp: int, dtype):
     return jnp.where(real, jnp.where(m >= d_real, bartlett, gauss), 0.0)
 
 
-def reduced_init(key, rdata: ReducedData, *, scale=1.0, loss: str = "mse") -> tuple[ReducedParams, ReducedData]:
+def reduced_init(key, rdata: ReducedData, *, scale=1.0, loss: str = DEFAULT_LOSS) -> tuple[ReducedParams, ReducedData]:
     """Sample the reduced state of the i.i.d. ``N(0, scale²)`` initialisation directly, any n.
 
     ``W`` and ``b`` are the same draw as ``init_params(key, ...)``. The features are sampled in law
@@ -288,7 +301,7 @@ def reduced_init(key, rdata: ReducedData, *, scale=1.0, loss: str = "mse") -> tu
     ``S = Σ_k S_k = D Dᵀ`` and returns the matching ``class_gram`` in the new ``ReducedData``.
     No basis exists, so per-sample reconstruction (NC4, cosine margins) is not available.
     """
-    per_class = layout_for(loss) == "per_class"
+    per_class = layout_for(loss) == PER_CLASS
     K, dp = rdata.class_mask.shape[0], rdata.dim_mask.shape[0]
     dtype = rdata.sizes.dtype
     kW, kH, kb = jax.random.split(key, 3)

@@ -1,8 +1,10 @@
 """Resumable training: a run SIGKILLed mid-epoch and restarted equals an uninterrupted run.
 
 The interrupted run is a real ``nclandscape train`` subprocess killed with SIGKILL (no clean-up
-code runs) right after a mid-epoch checkpoint, via the runner's test hook; the restart runs
-in-process on the same folder. Records are compared on every field except wall-clock timing.
+code runs) right after a mid-epoch checkpoint: a small driver (``KILL_DRIVER``) wraps
+``nclandscape.nets.checkpoint.save`` so that the process SIGKILLs itself once the checkpoint of
+global step 6 is on disk, then runs the command line. The library holds no test hook; the restart
+runs in-process on the same folder. Records are compared on every field except wall-clock timing.
 """
 import json
 import os
@@ -16,11 +18,30 @@ import pytest
 
 from nclandscape.errors import ConfigError
 from nclandscape.nets.config import load_config_file
-from nclandscape.nets.runner import KILL_ENV, train
+from nclandscape.nets.runner import train
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "experiments" / "resnet" / "fig3_optimizers.py"
 TIMING = ("wall_s", "images_per_s")
+
+# `python -c KILL_DRIVER EPOCH STEP ARGS...`: run `nclandscape ARGS...`, SIGKILLing the process right
+# after the checkpoint at (epoch, step_in_epoch) = (EPOCH, STEP) has been written.
+KILL_DRIVER = """
+import os, signal, sys
+from nclandscape import cli
+from nclandscape.nets import checkpoint
+
+at = (int(sys.argv[1]), int(sys.argv[2]))
+save = checkpoint.save
+
+def save_then_die(path, state, meta):
+    save(path, state, meta)
+    if (meta["epoch"], meta["step_in_epoch"]) == at:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+checkpoint.save = save_then_die
+sys.exit(cli.main(sys.argv[3:]))
+"""
 
 
 def _cfg():
@@ -45,8 +66,9 @@ def test_resume_after_sigkill_mid_epoch_equals_uninterrupted(tmp_path):
     assert [r["step"] for r in ref] == [4, 8, 12]
 
     run = tmp_path / "killed"
-    env = {**os.environ, KILL_ENV: "6", "JAX_ENABLE_X64": "1", "JAX_PLATFORMS": "cpu"}
-    cmd = [sys.executable, "-m", "nclandscape", "train", str(CONFIG), "--tiny", "--run", "sgd",
+    env = {**os.environ, "JAX_ENABLE_X64": "1", "JAX_PLATFORMS": "cpu"}
+    # global step 6 = epoch index 1 (the second epoch), step 2 of 4
+    cmd = [sys.executable, "-c", KILL_DRIVER, "1", "2", "train", str(CONFIG), "--tiny", "--run", "sgd",
            "--out", str(run / "x"), "--set", "epochs=3", "--set", "checkpoint_every_steps=1",
            "--no-plot"]
     # --out run/x with --run sgd writes to run/x/sgd
