@@ -36,6 +36,8 @@ from jax.flatten_util import ravel_pytree
 
 from nclandscape import linalg, theory
 from nclandscape.errors import ConfigError
+from nclandscape.objectives import MSE_FAMILY, loss_of
+from nclandscape.optimizers import DEFAULT_OPTIMIZER
 from nclandscape.hessian import dense as _dense
 from nclandscape.hessian import structured as _st
 from nclandscape.ufm import HParams, Params, UFMData, init_params, mask_params
@@ -49,7 +51,7 @@ AT_HELP = (
     "critical point keeping classes I,J,...; 0-based; 'saddle:' = the zero point) | critical:I,J,... "
     "(a critical point with bias, Newton from that family) (default global)"
 )
-SOLVE_OPTIMIZER = "lbfgs"
+SOLVE_OPTIMIZER = DEFAULT_OPTIMIZER
 SOLVE_STEPS = 2000  # at most; the solver stops at its tolerance (usually long before)
 SOLVE_SEED = 0
 SOLVE_SCALE = 1.0  # N(0, scale²) entries of the random start
@@ -108,6 +110,14 @@ def parse_at(at: str) -> At:
     return At(kind, S)
 
 
+def _balanced(problem):
+    """The same balanced problem stated with ``n`` = its class size (``class_sizes`` dropped), as
+    the closed forms read it."""
+    import dataclasses
+
+    return dataclasses.replace(problem, n=_per_class(problem), class_sizes=None)
+
+
 def _per_class(problem) -> int:
     """Samples per class of a balanced problem (equal ``class_sizes`` count, not ``n``)."""
     return problem.class_sizes[0] if problem.class_sizes else problem.n
@@ -121,15 +131,18 @@ def check_at(problem, at: str) -> At:
     if kind == "global":
         if not p.balanced:
             raise ConfigError(f"--at {at}: the closed forms cover balanced classes only (drop --class-sizes, or use --at solve)")
-        if p.loss not in ("mse", "ce"):
-            raise ConfigError("--at global: rescaled MSE has no closed-form minimiser (its global optimality is open); use --at solve")
+        entry = loss_of(p.loss)
+        if entry.closed_form is None:
+            raise ConfigError(f"--at global: loss {p.loss} has no closed-form minimiser "
+                              f"({entry.no_closed_form or 'none is known'}); use --at solve")
     elif kind == "saddle":
-        if p.loss != "mse" or p.bias or not p.balanced:
+        cf = loss_of(p.loss).closed_form
+        if cf is None or cf.critical_points is None or p.bias or not p.balanced:
             raise ConfigError(f"--at {at}: saddle:I,J,... is the no-bias family of vanilla MSE: use --loss mse --no-bias (balanced classes)")
         if any(i >= p.K for i in S):
             raise ConfigError(f"--at {at}: saddle components are classes, 0..{p.K - 1}")
     elif kind == "critical":
-        if p.loss == "ce":
+        if loss_of(p.loss).family != MSE_FAMILY:
             raise ConfigError(f"--at {at}: critical:I,J,... starts from the MSE family: use --loss mse or rescaled_mse")
         if not p.balanced:
             raise ConfigError(f"--at {at}: critical:I,J,... starts from the balanced family: drop --class-sizes")
@@ -156,27 +169,20 @@ def _params(W, H, b, dtype) -> Params:
 def global_point(problem, dtype=None) -> Params:
     """The closed-form global minimiser of vanilla MSE (any d) or CE (d ≥ K − 1)."""
     check_at(problem, "global")
-    p, n = problem, _per_class(problem)
-    if p.loss == "mse":
-        W, H, b = theory.mse_global_minimizer(p.K, n, p.d, p.lambda_W, p.lambda_H, p.lambda_b, bias=p.bias)
-    else:
-        W, H, b = theory.ce_global_minimizer(p.K, n, p.d, p.lambda_W, p.lambda_H, p.lambda_b)
+    W, H, b = loss_of(problem.loss).closed_form.minimizer(_balanced(problem))
     return _params(W, H, b, dtype)
 
 
 def global_value(problem) -> float:
     """The closed-form global minimum f* at :func:`global_point`."""
     check_at(problem, "global")
-    p, n = problem, _per_class(problem)
-    if p.loss == "mse":
-        return theory.mse_global_min(p.K, n, p.d, p.lambda_W, p.lambda_H, p.lambda_b, bias=p.bias).f_star
-    return theory.ce_global_min(p.K, n, p.d, p.lambda_W, p.lambda_H, p.lambda_b).f_star
+    return loss_of(problem.loss).closed_form.summary(_balanced(problem))["f_star"]
 
 
 def _saddle(problem, S) -> "theory.CriticalPoint":
     check_at(problem, "saddle:" + ",".join(map(str, S)))
     p = problem
-    return theory.nobias_critical_point(p.K, _per_class(p), p.d, p.lambda_W, p.lambda_H, S)
+    return loss_of(p.loss).closed_form.critical_points(_balanced(p), S)
 
 
 def saddle_point(problem, S, dtype=None):
@@ -264,7 +270,7 @@ def newton_critical_point(objective, params: Params, data: UFMData, hparams: HPa
     scaled by the t ∈ {1, 1/2, …} that minimises ‖∇g‖ — a descent on ‖∇g‖², not on g, so it
     is quadratic near a non-degenerate critical point of any index. Jittable and vmappable.
 
-    Why not the library's Newton solver (``make_solver(..., optimizer="newton")``): that is a
+    Why not the library's damped Newton solver (:mod:`nclandscape.newton`): that is a
     *minimiser* — its damping keeps ∇²f + μI positive definite and it accepts only steps that
     lower f — so at a strict saddle it follows the negative curvature away; the points wanted
     here (``critical:I,J,...``, polishing a saddle) are non-minimum critical points.

@@ -27,10 +27,10 @@ import numpy as np
 
 from nclandscape.errors import ConfigError
 from nclandscape.metrics import nc_metrics
-from nclandscape.objectives import objective_for
+from nclandscape.objectives import loss_of, objective_for
 from nclandscape.solve import STATUS_NAMES, certify, final_status, grad_tolerance, keep_going, make_solver, optax_solver
 from nclandscape.sweep.plan import (
-    Bucket, check_fused, chunk_geometry, config_dynamics, fused_backend_for, plan_buckets, resolve_config,
+    Bucket, check_devices, check_fused, chunk_geometry, config_dynamics, fused_backend_for, plan_buckets, resolve_config,
     resume_key_of, theory_row,
 )
 from nclandscape.sweep.settings import DEFAULTS
@@ -142,7 +142,7 @@ def make_programs(bucket: "Bucket", dtype, *, hessian: bool = False, fused: str 
 
         return Programs(init_one, step_one, go_one, final_one, None, metrics_one)
 
-    objective = objective_for("ce" if bucket.family == "ce" else "mse")
+    objective = objective_for(bucket.family)
     if hessian:
         from nclandscape.hessian import sweep_columns
 
@@ -168,7 +168,7 @@ def make_programs(bucket: "Bucket", dtype, *, hessian: bool = False, fused: str 
         m = nc_metrics(params.W, params.H, params.b * data.bias, data.Y,
                        sample_mask=data.sample_mask, class_mask=data.class_mask, dim=x["d"])
         out = dict(m._asdict())
-        out.update(_decomposition_columns(x, params, data, bucket.family == "mse", dtype))
+        out.update(_decomposition_columns(x, params, data, loss_of(bucket.family).decomposition, dtype))
         if hessian:
             out.update(sweep_columns(objective, params, data, _hparams(x)))
         return out
@@ -479,8 +479,8 @@ def run_sweep(spec: SweepSpec, out_dir, *, progress: bool = True, chunk_size: in
             "jax_version": jax.__version__, "input_columns": list(INPUT_COLUMNS),
             "output_columns": list(OUTPUT_COLUMNS)}
     resume_key = resume_key_of(spec, dtype)
-    for c in configs:  # fail early (before any work) on a dynamics that cannot run
-        config_dynamics(c, dynamics)
+    # fail early (before any work or file) on a dynamics or a device set that cannot run
+    check_devices(plan_buckets(configs, range(len(configs)), dynamics), jax.local_devices())
     multi = jax.process_count() > 1
     if multi:  # a shared filesystem: process 0 creates the folder, then everybody reads it
         from jax.experimental import multihost_utils

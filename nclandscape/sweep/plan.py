@@ -11,10 +11,10 @@ import math
 from collections import defaultdict
 
 from nclandscape.errors import ConfigError
+from nclandscape.objectives import loss_of
 from nclandscape.reduced.policy import choose_dynamics
 from nclandscape.solve import DEFAULT_LR, check_optimizer, default_tol
 from nclandscape.sweep.settings import FUSED_CHOICES, EngineSettings
-from nclandscape.theory import ce_global_min, mse_global_min
 from nclandscape.ufm import Problem
 
 
@@ -35,8 +35,7 @@ def resolve_config(c: dict, dtype) -> dict:
     c = dict(c)
     _problem(c)
     check_optimizer(c["optimizer"])
-    if c["loss"] == "mse":  # vanilla MSE: alpha and M play no role
-        c["alpha"], c["M"] = 1.0, 1.0
+    c.update(loss_of(c["loss"]).effective(alpha=c["alpha"], M=c["M"]))  # neutral where the loss takes none
     if math.isnan(c["lr"]):
         c["lr"] = DEFAULT_LR[c["optimizer"]]
     if math.isnan(c["tol"]):
@@ -58,14 +57,15 @@ def _problem(c: dict) -> Problem:
 
 
 def theory_row(c: dict) -> tuple[float | None, str | None]:
-    """(f*, regime) where the closed form applies (vanilla MSE; CE with d >= K-1), else (None, None)."""
-    if c["loss"] == "mse":
-        g = mse_global_min(c["K"], c["n"], c["d"], c["lambda_W"], c["lambda_H"], c["lambda_b"], bias=c["bias"])
-        return g.f_star, g.regime
-    if c["loss"] == "ce" and c["d"] >= c["K"] - 1 and c["lambda_W"] > 0 and c["lambda_H"] > 0:
-        g = ce_global_min(c["K"], c["n"], c["d"], c["lambda_W"], c["lambda_H"], c["lambda_b"])
-        return g.f_star, g.regime
-    return None, None
+    """(f*, regime) where the loss's closed form applies (:func:`nclandscape.theory.theory_for`),
+    else (None, None)."""
+    from nclandscape.theory import theory_for
+
+    try:
+        g = theory_for(_problem(c))
+    except ConfigError:
+        return None, None
+    return g["f_star"], g["regime"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,7 +92,7 @@ def bucket_of(c: dict, dynamics: str = "auto") -> Bucket:
     dyn = config_dynamics(c, dynamics)
     if dyn == "reduced":
         return Bucket(c["loss"], c["optimizer"], padded_size(c["K"]), 0, padded_size(c["d"]), dyn)
-    fam = "ce" if c["loss"] == "ce" else "mse"
+    fam = loss_of(c["loss"]).family
     return Bucket(fam, c["optimizer"], padded_size(c["K"]), padded_size(c["K"] * c["n"]), padded_size(c["d"]), dyn)
 
 
@@ -127,6 +127,24 @@ def fused_backend_for(bucket: Bucket, fused: str) -> str:
     return resolve_backend(fused)
 
 
+def check_devices(buckets, devices) -> None:
+    """Refuse, before any work, what these devices cannot run. jaxlib's batched CPU LAPACK kernels
+    (the Cholesky factorisations of the Newton solver) split their batch over XLA's intra-op
+    thread pool and wait on it from a thread of that pool: with several CPU devices in one process
+    the pool's threads all wait and the program hangs with no CPU use (seen with 2 host devices on
+    2 cores). Run one CPU device per process (``--distributed``) or a GPU instead."""
+    from nclandscape.optimizers import optimizer_spec
+
+    cpus = [d for d in devices if d.platform == "cpu"]
+    if len(cpus) < 2:
+        return
+    lapack = sorted({b.optimizer for b in buckets if optimizer_spec(b.optimizer).solver is not None})
+    if lapack:
+        raise ConfigError(f"optimizer {', '.join(lapack)} runs batched LAPACK kernels, which deadlock with "
+                          f"{len(cpus)} CPU devices in one process: run one CPU device per process "
+                          "(drop --xla_force_host_platform_device_count, or use --distributed) or a GPU")
+
+
 def chunk_geometry(chunk: int, slots: int, ndev: int) -> tuple[int, int]:
     """(configurations, lanes) of a chunk's program: both multiples of the device count."""
     per_dev = -(-chunk // ndev)
@@ -144,4 +162,4 @@ def resume_key_of(spec, dtype) -> dict:
 
 
 __all__ = ["EngineSettings", "Bucket", "padded_size", "resolve_config", "theory_row", "config_dynamics",
-           "bucket_of", "plan_buckets", "check_fused", "fused_backend_for", "chunk_geometry", "resume_key_of"]
+           "bucket_of", "plan_buckets", "check_devices", "check_fused", "fused_backend_for", "chunk_geometry", "resume_key_of"]

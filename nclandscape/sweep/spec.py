@@ -13,7 +13,7 @@ A spec is a small TOML file (or the same axes from the command line)::
     [fixed]                      # one value each
     K = 10
     n = 5
-    optimizer = "lbfgs"
+    steps_max = 200
 
     [grid]                       # Cartesian product of these axes
     lambda_W = {logspace = [1e-5, 1e-1, 26]}    # 26 log-spaced values from 1e-5 to 1e-1
@@ -42,6 +42,8 @@ from typing import Any
 import numpy as np
 
 from nclandscape.errors import ConfigError
+from nclandscape.objectives import DEFAULT_LOSS
+from nclandscape.optimizers import DEFAULT_OPTIMIZER
 from nclandscape.validate import INT32_MAX
 
 # name -> (type, default). Order = column order of the results table.
@@ -52,11 +54,11 @@ INPUT_COLUMNS: dict[str, tuple[type, Any]] = {
     "lambda_W": (float, 1e-3),
     "lambda_H": (float, 1e-3),
     "lambda_b": (float, 1e-3),
-    "loss": (str, "mse"),
+    "loss": (str, DEFAULT_LOSS),
     "alpha": (float, 1.0),
     "M": (float, 1.0),
     "bias": (bool, True),
-    "optimizer": (str, "lbfgs"),
+    "optimizer": (str, DEFAULT_OPTIMIZER),
     "lr": (float, float("nan")),  # NaN: the optimiser's default
     "steps_max": (int, 500),
     "seed": (int, 0),

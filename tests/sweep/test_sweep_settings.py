@@ -97,3 +97,24 @@ def test_run_sweep_refuses_x64_specs_when_jax_runs_float32(tmp_path):
                        env={"JAX_PLATFORMS": "cpu", "PATH": "/usr/bin:/bin"})
     assert r.returncode != 0 and "x64 = true but JAX runs in float32" in r.stderr
     assert not (tmp_path / "o" / "parts").exists() or not any((tmp_path / "o" / "parts").iterdir())
+
+
+@pytest.mark.slow
+def test_newton_on_several_cpu_devices_is_refused_before_any_work(tmp_path):
+    """jaxlib's batched CPU Cholesky deadlocks with several CPU devices in one process: the sweep
+    refuses up front instead of hanging (a subprocess with 2 host devices)."""
+    code = ("import jax; jax.config.update('jax_enable_x64', True)\n"
+            "from nclandscape.sweep import SweepSpec, run_sweep\n"
+            "from nclandscape.errors import ConfigError\n"
+            "spec = SweepSpec({'K': 3, 'n': 2, 'd': 2, 'optimizer': %r}, None, None, {'x64': True})\n"
+            "try:\n    run_sweep(spec, %r, progress=False); print('RAN', len(jax.devices()))\n"
+            "except ConfigError as e:\n    print('REFUSED', e)\n")
+    env = {"JAX_PLATFORMS": "cpu", "PATH": "/usr/bin:/bin", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    for opt, want in (("newton", "REFUSED"), ("gd", "RAN 2")):
+        out = tmp_path / opt
+        r = subprocess.run([sys.executable, "-c", code % (opt, str(out))], capture_output=True, text=True,
+                           timeout=300, env=env)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.startswith(want), r.stdout
+        if want == "REFUSED":
+            assert "one CPU device per process" in r.stdout and not (out / "config.json").exists()
