@@ -114,6 +114,7 @@ def test_saddle_is_critical_with_the_stated_negative_curvature(K, n, d, lw, lh, 
     np.testing.assert_array_equal(np.asarray(prm.W), np.asarray(pt.params.W))
 
 
+@pytest.mark.slow
 def test_newton_root_finder_returns_to_a_saddle_the_minimiser_leaves():
     """Why points.newton_critical_point exists beside the library's Newton: from a 1e-3 kick off
     a strict saddle the root-finder converges back to it, the damped Newton minimiser leaves it."""
@@ -204,6 +205,7 @@ def test_point_at_says_what_to_change(problem, at, says):
     (Problem(K=4, n=2, d=3, lambda_W=1e-2, lambda_H=1e-2, lambda_b=1e-2), "critical:1"),
     (Problem(K=3, n=2, d=3, lambda_W=1e-2, lambda_H=1e-2, lambda_b=1e-2, loss="rescaled_mse", alpha=2.0), "solve"),
 ])
+@pytest.mark.slow
 def test_hessian_and_landscape_get_the_same_point(problem, at):
     from nclandscape.hessian.critical import point_for as hessian_point_for
     from nclandscape.landscape import point_for as landscape_point_for
@@ -216,6 +218,7 @@ def test_hessian_and_landscape_get_the_same_point(problem, at):
     assert h_info == l_info == pt.info and h_pred == pt.predicted_min_eig
 
 
+@pytest.mark.slow
 def test_commands_hessian_and_slice_share_defaults_and_point(capsys):
     import argparse
 

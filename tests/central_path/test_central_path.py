@@ -58,6 +58,7 @@ def test_five_terms_sum_to_f(case):
         assert float(t.features) == pytest.approx(0.5 * case[4] * float(jnp.sum(p.H**2)), rel=1e-14)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES)
 def test_perp_is_gradient_norm_in_inverse_hessian(case):
     """L⊥ = ½ tr(G A⁻¹ Gᵀ), G = ∇_{W̃} f from jax.grad, A the (dense) row Hessian."""
@@ -72,6 +73,7 @@ def test_perp_is_gradient_norm_in_inverse_hessian(case):
     assert perp == pytest.approx(ref, rel=1e-10)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES)
 def test_ls_classifier_matches_dense_normal_equations(case):
     K, n, d, lW, lH, lb, bias = case

@@ -56,6 +56,7 @@ def test_save_then_decompose_reproduces_solve_json(tmp_path, capsys, extra):
     assert sum(s[k] for k in KEYS) == pytest.approx(s["objective"], rel=1e-12)
 
 
+@pytest.mark.slow
 def test_solve_json_keys_are_null_for_other_losses(capsys):
     code, out, _ = run_cli(capsys, "solve", "--K", "3", "--n", "2", "--d", "3", "--loss", "ce", "--steps", "5", "--json")
     assert code == 0
@@ -63,6 +64,7 @@ def test_solve_json_keys_are_null_for_other_losses(capsys):
     assert all(k in obj and obj[k] is None for k in KEYS)
 
 
+@pytest.mark.slow
 def test_solve_reaches_the_central_path(capsys):
     """At a minimiser (Newton, converged to rounding) the classifier is least-squares optimal:
     L⊥/f ≤ 1e-15."""
@@ -129,6 +131,7 @@ def test_optbench_records_perp():
     assert np.isnan(float(rec.l_perp)) and np.isnan(float(rec.l_perp_over_f))
 
 
+@pytest.mark.slow
 def test_network_terms_sum_to_the_network_objective():
     """metrics.jsonl's terms: λ_W = λ_b = weight_decay, λ_H = 0, features (N, d), integer labels."""
     from nclandscape.central_path.networks import network_terms

@@ -89,6 +89,7 @@ def test_resume_after_sigkill_mid_epoch_equals_uninterrupted(tmp_path):
     assert ref[-1]["train_loss"] < ref[0]["train_loss"]
 
 
+@pytest.mark.slow
 def test_resume_drops_records_written_after_the_checkpoint(tmp_path):
     """A kill between writing a metrics line and the checkpoint leaves an extra line; the
     restart cuts it and recomputes, so the file again equals an uninterrupted run's."""

@@ -91,6 +91,7 @@ def test_rows_match_single_solve_runs(mse_dir, solve_runs):
     assert early > 0  # the stopping rule was exercised (L-BFGS stops before 45 steps)
 
 
+@pytest.mark.slow
 def test_summary_rows_are_medians_of_solve_runs(mse_dir, solve_runs):
     """The summary table's final metrics are the medians of the single solve runs' numbers."""
     summ = {r["optimizer"]: r for r in _rows(os.path.join(mse_dir, "summary.csv"))}
@@ -128,6 +129,7 @@ def test_cli_solve_seed_equals_optbench_row(mse_dir, capsys):
         assert out[k] == pytest.approx(float(row[k]), rel=1e-8, abs=1e-12)
 
 
+@pytest.mark.slow
 def test_records_are_complete_and_monotone_in_time(mse_dir):
     cols, meta = read_optimizer_file(os.path.join(mse_dir, "momentum.parquet"))
     a = per_seed(cols)
@@ -278,6 +280,7 @@ def test_f_star_without_theory_is_the_best_value_found():
     assert resolve_f_star({"f_star": 1.5, "f_star_source": "theory"}, {}) == (1.5, "theory")
 
 
+@pytest.mark.slow
 def test_summary_thresholds_from_records(mse_dir):
     s = summarize(mse_dir)
     row = next(r for r in s["rows"] if r["optimizer"] == "lbfgs")

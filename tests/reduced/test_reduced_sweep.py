@@ -54,6 +54,7 @@ def test_auto_runs_reduced_from_n_256_and_rows_equal_single_solves(sweeps):
             assert r[k] == pytest.approx(single[k], **tol), k
 
 
+@pytest.mark.slow
 def test_fused_and_optax_loops_give_the_same_rows(sweeps):
     """Nesterov buckets run fused (plain-JAX loop on CPU) under ``auto`` and as optax steps under
     ``off``: the same iterates up to rounding, the same stopping step."""
