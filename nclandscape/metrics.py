@@ -73,7 +73,8 @@ def _etf_distance(A, cm, k_eff, dim):
     S = P @ (0.5 * (An + An.T)) @ P
     S = S - 3.0 * (jnp.eye(K, dtype=A.dtype) - P)
     _, vecs = linalg.eigh(S)
-    keep = (jnp.arange(K) >= K - dim).astype(A.dtype)  # top-`dim` eigenvectors (ascending order)
+    dim = jnp.asarray(dim)
+    keep = (jnp.arange(K, dtype=dim.dtype) >= K - dim).astype(A.dtype)  # top-`dim` eigenvectors (ascending order)
     PV = (vecs * keep[None, :]) @ vecs.T
     T_low = PV / jnp.sqrt(jnp.maximum(dim, 1).astype(A.dtype))
     T = jnp.where(jnp.asarray(dim, A.dtype) < k_eff - 1, T_low, T_full)

@@ -172,11 +172,35 @@ def make_optimizer(name: str, *, learning_rate=None, momentum=None, memory_size:
     if learning_rate is None and not spec.line_search:
         learning_rate = spec.lr
     momentum = spec.momentum if momentum is None else momentum
-    return spec.factory(learning_rate, momentum=momentum, memory_size=memory_size, linesearch=linesearch)
+    return standard_promotion(spec.factory(learning_rate, momentum=momentum, memory_size=memory_size,
+                                           linesearch=linesearch))
+
+
+def standard_promotion(tx: optax.GradientTransformation) -> optax.GradientTransformationExtraArgs:
+    """``tx`` with its ``init`` and ``update`` traced under JAX's standard dtype promotion.
+
+    optax's L-BFGS and zoom line search add int32 and int64 counters internally; under
+    ``jax_numpy_dtype_promotion="strict"`` (the test suite's setting, which catches silent
+    promotions in this package) that raises. The numbers are unchanged: only the promotion rule
+    applied inside optax differs.
+    """
+    import jax
+
+    def init(params):
+        with jax.numpy_dtype_promotion("standard"):
+            return tx.init(params)
+
+    def update(updates, state, params=None, **extra):
+        with jax.numpy_dtype_promotion("standard"):
+            if isinstance(tx, optax.GradientTransformationExtraArgs):
+                return tx.update(updates, state, params, **extra)
+            return tx.update(updates, state, params)
+
+    return optax.GradientTransformationExtraArgs(init, update)
 
 
 __all__ = [
     "ALIASES", "Alias", "DEFAULT_BENCH_OPTIMIZERS", "DEFAULT_MEMORY_SIZE", "DEFAULT_MOMENTUM", "DEFAULT_OPTIMIZER",
     "DEFAULT_TRAIN_OPTIMIZER", "LBFGS_LINESEARCH_STEPS", "OPTIMIZERS", "OptimizerSpec", "is_minibatch",
-    "make_optimizer", "optimizer_names", "optimizer_spec", "resolve_optimizer",
+    "make_optimizer", "optimizer_names", "optimizer_spec", "resolve_optimizer", "standard_promotion",
 ]

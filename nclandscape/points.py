@@ -302,7 +302,7 @@ def newton_critical_point(objective, params: Params, data: UFMData, hparams: HPa
         k = jnp.where(better, k + 1, max_steps)  # no progress: stop
         return x, gn, k
 
-    x, gn, k = jax.lax.while_loop(cond, body, (x0, jnp.linalg.norm(grad(x0)), jnp.asarray(0)))
+    x, gn, k = jax.lax.while_loop(cond, body, (x0, jnp.linalg.norm(grad(x0)), jnp.asarray(0, jnp.int32)))
     return NewtonResult(_st.expand_reduced(unravel(x * mask), data), gn, k)
 
 

@@ -152,7 +152,7 @@ def optax_solver(f, *, optimizer: str, lr, project=lambda p: p) -> Solver:
     def init(params0):
         params0 = project(params0)
         v0, g0 = value_and_grad(params0)
-        return SolveState(params0, init_opt_state(opt, optimizer, params0, lr), jnp.asarray(0), v0, g0, tree_norm(g0))
+        return SolveState(params0, init_opt_state(opt, optimizer, params0, lr), jnp.asarray(0, jnp.int32), v0, g0, tree_norm(g0))
 
     return Solver(init, step)
 
@@ -173,7 +173,7 @@ def newton_solver(objective, data: UFMData, hparams: HParams) -> Solver:
     def init(params0):
         params0 = mask_params(params0, data)
         v0, g0 = value_and_grad(params0)
-        return SolveState(params0, newton.newton_init(v0.dtype), jnp.asarray(0), v0, g0, tree_norm(g0))
+        return SolveState(params0, newton.newton_init(v0.dtype), jnp.asarray(0, jnp.int32), v0, g0, tree_norm(g0))
 
     def step(s: SolveState) -> SolveState:
         params, value, grad, ns = newton.newton_update(per_sample, value_and_grad, s.params, s.value, s.grad,
@@ -194,7 +194,7 @@ def make_solver(objective, data: UFMData, hparams: HParams, *, optimizer: str, l
 
 def keep_going(s: SolveState, max_steps, gtol):
     """The stopping rule's negation: not yet converged, finite, and steps left."""
-    return (s.step < max_steps) & (s.grad_norm > gtol) & jnp.isfinite(s.value) & jnp.isfinite(s.grad_norm)
+    return (s.step < jnp.asarray(max_steps, s.step.dtype)) & (s.grad_norm > gtol) & jnp.isfinite(s.value) & jnp.isfinite(s.grad_norm)
 
 
 def final_status(s: SolveState, gtol):

@@ -1,14 +1,20 @@
-"""Tests run in float64 (exact answers need it); float32 behaviour is tested explicitly.
+"""Tests run in float64 (exact answers need it) with strict dtype promotion; float32 behaviour is
+tested explicitly.
 
 Every tolerance in the suite is written with its reason next to it.
 """
 import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# Strict dtype promotion: an implicit promotion in nclandscape (int32 with int64, a bool mask
+# times a float array, float32 with float64) is an error here, in this process and in the CLI
+# processes that tests start (they inherit the environment).
+os.environ["JAX_NUMPY_DTYPE_PROMOTION"] = "strict"
 
 import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
+jax.config.update("jax_numpy_dtype_promotion", "strict")
 
 
 import pytest  # noqa: E402

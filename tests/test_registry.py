@@ -192,7 +192,8 @@ def test_trainer_and_bench_read_the_registry():
     # the trainer's default: minibatch SGD with heavy-ball momentum 0.9 (optax.sgd, as before)
     cfg = TrainConfig(schedule="constant", lr=0.1)
     assert cfg.optimizer == "sgd" and cfg.momentum == 0.9
-    before = optax.inject_hyperparams(optax.sgd)(learning_rate=make_schedule(cfg, 1), momentum=0.9)
+    before = optimizers.standard_promotion(optax.inject_hyperparams(optax.sgd)(learning_rate=make_schedule(cfg, 1),
+                                                                                momentum=0.9))
     np.testing.assert_array_equal(_updates(optimizer_for(cfg, 1)), _updates(before))
     # the benchmark: sgd is gd on minibatches, no momentum; --momentum reaches momentum/nesterov only
     bench = BenchConfig(K=3, n=4, d=3, batch_size=2)

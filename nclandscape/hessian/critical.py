@@ -15,6 +15,7 @@ from jax.flatten_util import ravel_pytree
 
 from nclandscape import linalg
 from nclandscape.hessian import structured as _st
+from nclandscape.optimizers import standard_promotion
 from nclandscape.points import (
     NewtonResult,
     bias_family_start,
@@ -87,7 +88,7 @@ def escape(objective, params: Params, direction: Params, data: UFMData, hparams:
         p = mask_params(jax.tree_util.tree_map(lambda a, b: a - lr * b, p, g), data)
         return p, f(p), k + 1
 
-    p, v, k = jax.lax.while_loop(cond, body, (p0, f(p0), jnp.asarray(0)))
+    p, v, k = jax.lax.while_loop(cond, body, (p0, f(p0), jnp.asarray(0, jnp.int32)))
     return EscapeResult(p, v, k, v - f_star <= gap_tol)
 
 
@@ -104,7 +105,8 @@ def gradient_norm_descent(objective, params: Params, data: UFMData, hparams: HPa
     x0, unravel = ravel_pytree(_st.reduce_params(params, data))
     mask = ravel_pytree(_st.reduced_mask(data, x0.dtype))[0]
     gn2 = lambda x: jnp.sum((jax.grad(lambda y: g(unravel(y)))(x) * mask) ** 2)
-    opt = optax.lbfgs(linesearch=optax.scale_by_zoom_linesearch(max_linesearch_steps=20, verbose=False))
+    opt = standard_promotion(optax.lbfgs(linesearch=optax.scale_by_zoom_linesearch(max_linesearch_steps=20,
+                                                                                   verbose=False)))
     vg = jax.value_and_grad(gn2)
 
     def body(carry, _):

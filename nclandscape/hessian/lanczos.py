@@ -111,7 +111,7 @@ def lanczos(num_steps: int, *, reortho: str = "full"):
 def tridiagonal(dec: LanczosDecomposition):
     """The ``(m, m)`` tridiagonal ``T``; invalid steps get a sentinel above every Ritz value."""
     a, b, ok = dec.alphas, dec.betas, dec.valid
-    off = b[:-1] * ok[1:] * ok[:-1]
+    off = b[:-1] * (ok[1:] & ok[:-1]).astype(b.dtype)
     T = jnp.diag(a) + jnp.diag(off, 1) + jnp.diag(off, -1)
     row = jnp.abs(a) + jnp.pad(jnp.abs(off), (0, 1)) + jnp.pad(jnp.abs(off), (1, 0))
     s = 2.0 * jnp.max(jnp.where(ok, row, 0.0)) + 1.0  # above the Gershgorin bound of T
@@ -123,7 +123,7 @@ def ritz(dec: LanczosDecomposition) -> RitzPairs:
     T = tridiagonal(dec)
     theta, S = linalg.eigh(T)
     n_ok = jnp.sum(dec.valid)
-    valid = jnp.arange(theta.shape[0]) < n_ok
+    valid = jnp.arange(theta.shape[0], dtype=n_ok.dtype) < n_ok
     Y = dec.basis.T @ S
     res = jnp.abs(dec.betas[-1] * S[-1, :])
     return RitzPairs(theta, Y, valid, res)
@@ -163,7 +163,7 @@ def slq(matvec, dim: int, num_steps: int, num_probes: int, key, *, mask=None, dt
         dec = dec._replace(valid=dec.valid & (jnp.arange(num_steps) <= first_break))
         theta, S = linalg.eigh(tridiagonal(dec))
         n_ok = jnp.sum(dec.valid)
-        w = jnp.where(jnp.arange(num_steps) < n_ok, S[0, :] ** 2, 0.0)
+        w = jnp.where(jnp.arange(num_steps, dtype=n_ok.dtype) < n_ok, S[0, :] ** 2, 0.0)
         return theta, w
 
     nodes, weights = jax.vmap(one)(jax.random.split(key, num_probes))

@@ -26,6 +26,7 @@ from functools import partial
 from typing import Any, Callable, Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -65,6 +66,16 @@ def simplex_etf(num_classes: int, dim: int, *, seed: int | None = None) -> np.nd
         Q, _ = np.linalg.qr(rng.standard_normal((d, d)))
         R = Q[: K - 1, :]
     return np.sqrt(K / (K - 1)) * V @ R
+
+
+class BatchNorm(nn.BatchNorm):
+    """flax's BatchNorm traced under JAX's standard dtype promotion: it mixes the activation dtype
+    (bfloat16 in mixed precision) with its float32 statistics internally, which
+    ``jax_numpy_dtype_promotion="strict"`` refuses. Same name, same variables, same numbers."""
+
+    def __call__(self, x, *args, **kwargs):
+        with jax.numpy_dtype_promotion("standard"):
+            return super().__call__(x, *args, **kwargs)
 
 
 class BasicBlock(nn.Module):
@@ -115,7 +126,7 @@ class ResNet(nn.Module):
     def __call__(self, x, train: bool = True):
         conv = partial(nn.Conv, use_bias=False, dtype=self.dtype, param_dtype=jnp.float32,
                        kernel_init=conv_init)
-        norm = partial(nn.BatchNorm, use_running_average=not train, momentum=0.9,
+        norm = partial(BatchNorm, use_running_average=not train, momentum=0.9,
                        epsilon=1e-5, dtype=self.dtype, param_dtype=jnp.float32)
         x = x.astype(self.dtype)
         x = conv(self.width, (3, 3), padding=((1, 1), (1, 1)), name="conv_init")(x)

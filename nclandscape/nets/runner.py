@@ -74,7 +74,7 @@ def cosine_warm_restarts(peak: float, period: int, mult: int = 1, floor: float =
         if mult == 1:
             t, T = jnp.mod(c, period), jnp.float32(period)
         else:
-            i = jnp.floor(jnp.log1p(c * (mult - 1) / period) / np.log(mult))
+            i = jnp.floor(jnp.log1p(c * (mult - 1) / period) / float(np.log(mult)))
             start = lambda i: period * (mult**i - 1) / (mult - 1)
             i = jnp.where(start(i + 1) <= c, i + 1, jnp.where(start(i) > c, i - 1, i))
             t, T = c - start(i), period * mult**i
@@ -226,7 +226,10 @@ def _nc(W, b, H, labels, *, num_classes):
     Y = jax.nn.one_hot(labels, num_classes, dtype=jnp.float32).T
     m = nc_metrics(W, H.T, b, Y)
     margins = sorted_cosine_margins(W, H.T, Y)
-    return m, jnp.quantile(margins, jnp.asarray(MARGIN_QUANTILES, jnp.float32))
+    q = jnp.quantile(margins, jnp.asarray(MARGIN_QUANTILES, jnp.float32))
+    # linear interpolation in float32 can step down by an ulp between close quantiles; the exact
+    # quantiles are non-decreasing, so restore that order (a change of at most one ulp)
+    return m, jax.lax.cummax(q)
 
 
 def evaluate(state: TrainState, model: ResNet, eval_fn, nc_fn, data, cfg: TrainConfig) -> dict:
@@ -247,8 +250,8 @@ def evaluate(state: TrainState, model: ResNet, eval_fn, nc_fn, data, cfg: TrainC
     z_tr, h_tr = features(x_tr, x_tr.shape[0])
     z_te, _ = features(x_te, x_te.shape[0])
     rec = {
-        "train_acc": float(jnp.mean(jnp.argmax(z_tr, -1) == y_tr)),
-        "test_acc": float(jnp.mean(jnp.argmax(z_te, -1) == y_te)),
+        "train_acc": float(jnp.mean(jnp.argmax(z_tr, -1).astype(y_tr.dtype) == y_tr)),
+        "test_acc": float(jnp.mean(jnp.argmax(z_te, -1).astype(y_te.dtype) == y_te)),
         "train_eval_loss": float(jnp.mean(loss(z_tr, y_tr, hp))),
         "test_loss": float(jnp.mean(loss(z_te, y_te, hp))),
     }

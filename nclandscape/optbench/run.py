@@ -114,7 +114,7 @@ def make_runner(spec: Spec) -> Runner:
         def init(params0, data, hparams, lr):
             p0 = mask_params(params0, data)
             v0, g0 = jax.value_and_grad(objective)(p0, data, hparams)
-            return SolveState(p0, init_opt_state(opt, spec.solve_name, p0, lr), jnp.asarray(0), v0, g0, tree_norm(g0))
+            return SolveState(p0, init_opt_state(opt, spec.solve_name, p0, lr), jnp.asarray(0, jnp.int32), v0, g0, tree_norm(g0))
 
         def step_of(data, hparams):
             return make_step(objective, data, hparams, opt, spec.solve_name)[0]

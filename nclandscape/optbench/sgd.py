@@ -41,6 +41,7 @@ def epoch_rank(key, epoch, num_samples: int):
 
 def mask_from_rank(rank, j, *, batch_size: int, dtype=jnp.float32):
     """0/1 mask of the ``j``-th batch of an epoch whose order is ``rank``."""
+    j = jnp.asarray(j, rank.dtype)
     return ((rank >= j * batch_size) & (rank < (j + 1) * batch_size)).astype(dtype)
 
 

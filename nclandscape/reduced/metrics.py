@@ -73,6 +73,6 @@ def reduced_metrics(rparams: ReducedParams, rdata: ReducedData, basis: ReducedBa
     # Same distance formula as nc_metrics (ties break identically); XLA fuses the reduction.
     dist = jnp.sum((H[:, None, :] - means[:, :, None]) ** 2, axis=0)  # (K, N)
     ncc = jnp.argmin(jnp.where(cm[:, None] > 0, dist, jnp.inf), axis=0)
-    nc4 = jnp.sum((pred != ncc) * sm) / N
+    nc4 = jnp.sum((pred != ncc).astype(sm.dtype) * sm) / N
     margins = cosine_margins(p.W, H, basis.Y, sample_mask=sm, class_mask=cm)
     return NCMetrics(nc1, nc2, nc3, nc4, numerical_rank, jnp.min(margins))

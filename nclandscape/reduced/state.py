@@ -183,11 +183,12 @@ def balanced_reduced_data(K, n, d, bias, *, K_max: int, d_max: int, dtype=None) 
     sweep program), padded to the static ``(K_max, d_max)``. ``class_gram`` is NaN until
     :func:`reduced_init` fills it."""
     dtype = dtype or jnp.zeros(()).dtype
-    cm = (jnp.arange(K_max) < K).astype(dtype)
+    K, d = jnp.asarray(K), jnp.asarray(d)
+    cm = (jnp.arange(K_max, dtype=K.dtype) < K).astype(dtype)
     return ReducedData(
         sizes=cm * jnp.asarray(n, dtype),
         class_mask=cm,
-        dim_mask=(jnp.arange(d_max) < d).astype(dtype),
+        dim_mask=(jnp.arange(d_max, dtype=d.dtype) < d).astype(dtype),
         bias=jnp.asarray(bias, dtype),
         class_gram=jnp.full((K_max, d_max, d_max), jnp.nan, dtype),
     )
@@ -212,7 +213,7 @@ def _factor(X, r: int):
     keep = s > s[0] * max(d, N) * jnp.finfo(X.dtype).eps
     s = jnp.where(keep, s, 0.0)
     D = Qt.T * s[None, :]
-    Z = (P * keep[None, :]).T
+    Z = (P * keep[None, :].astype(P.dtype)).T
     if m < r:
         D = jnp.pad(D, ((0, 0), (0, r - m)))
         Z = jnp.pad(Z, ((0, r - m), (0, 0)))
@@ -284,11 +285,12 @@ def _wishart_factor(key, m, d_real, dp: int, dtype):
     kn, kc = jax.random.split(key)
     G = _normal_grid(kn, dp, dp, dtype)
     i = jnp.arange(dp)
-    real = (i[:, None] < d_real) & (i[None, :] < d_real)
-    dof = jnp.maximum(m - i, 1).astype(dtype)  # Bartlett degrees of freedom, row i
+    fi = i.astype(dtype)  # m and d_real are counts held in the float dtype
+    real = (fi[:, None] < d_real) & (fi[None, :] < d_real)
+    dof = jnp.maximum(m - fi, 1).astype(dtype)  # Bartlett degrees of freedom, row i
     chi2 = jax.vmap(lambda j, a: 2.0 * jax.random.gamma(jax.random.fold_in(kc, j), a / 2.0, (), dtype))(i, dof)
     bartlett = jnp.where(i[:, None] > i[None, :], G, 0.0) + jnp.diag(jnp.sqrt(chi2))
-    gauss = G * (i[None, :] < m)
+    gauss = G * (fi[None, :] < m).astype(dtype)
     return jnp.where(real, jnp.where(m >= d_real, bartlett, gauss), 0.0)
 
 
