@@ -30,7 +30,7 @@ from nclandscape.metrics import nc_metrics
 from nclandscape.objectives import loss_of, objective_for
 from nclandscape.solve import STATUS_NAMES, certify, final_status, grad_tolerance, keep_going, make_solver, optax_solver
 from nclandscape.sweep.plan import (
-    Bucket, check_devices, check_fused, chunk_geometry, config_dynamics, fused_backend_for, plan_buckets, resolve_config,
+    Bucket, check_devices, check_fused, chunk_geometry, fused_backend_for, plan_buckets, resolve_config,
     resume_key_of, theory_row,
 )
 from nclandscape.sweep.settings import DEFAULTS
@@ -121,17 +121,17 @@ def make_programs(bucket: "Bucket", dtype, *, hessian: bool = False, fused: str 
 
             return Programs(None, None, None, None, solve_one, metrics_one)
 
-        def solver(x, rdata):
+        def reduced_solver(x, rdata):
             return optax_solver(lambda p: reduced_objective(p, rdata, _hparams(x)), optimizer=bucket.optimizer,
                                 lr=x["lr"], project=lambda p: mask_reduced(p, rdata))
 
         def init_one(x):
             rp0, rdata = reduced_start(x)
-            return solver(x, rdata).init(rp0), rdata
+            return reduced_solver(x, rdata).init(rp0), rdata
 
         def step_one(x, state):
             s, rdata = state
-            return solver(x, rdata).step(s), rdata
+            return reduced_solver(x, rdata).step(s), rdata
 
         def go_one(x, state):
             return keep_going(state[0], x["steps_max"], grad_tolerance(x["tol"], _hparams(x)))

@@ -8,7 +8,6 @@ machine running the tests.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest

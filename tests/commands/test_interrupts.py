@@ -143,8 +143,6 @@ def test_torn_last_metrics_line_is_dropped_with_a_warning(tmp_path):
 
 @pytest.mark.slow
 def test_sweep_with_nan_in_its_spec_resumes(tmp_path):
-    import jax.numpy as jnp  # noqa: F401  (x64 from conftest)
-
     from nclandscape.sweep.engine import run_sweep
     from nclandscape.sweep.spec import SweepSpec
 
