@@ -236,9 +236,9 @@ def random_collapsed_start(key, data: UFMData, *, scale=1.0) -> Params:
     K, d = data.Y.shape[0], data.dim_mask.shape[0]
     dt = data.Y.dtype
     kw, kh, kb = jax.random.split(key, 3)
-    red = _st.Reduced(scale * jax.random.normal(kw, (K, d), dt), scale * jax.random.normal(kh, (d, K), dt),
+    red = _st.Collapsed(scale * jax.random.normal(kw, (K, d), dt), scale * jax.random.normal(kh, (d, K), dt),
                       scale * jax.random.normal(kb, (K,), dt))
-    return mask_params(_st.expand_reduced(red, data), data)
+    return mask_params(_st.expand_collapsed(red, data), data)
 
 
 # --------------------------------------------------------------------------- numerical points
@@ -275,9 +275,9 @@ def newton_critical_point(objective, params: Params, data: UFMData, hparams: HPa
     lower f — so at a strict saddle it follows the negative curvature away; the points wanted
     here (``critical:I,J,...``, polishing a saddle) are non-minimum critical points.
     """
-    g = _st.reduced_objective(objective, data, hparams)
-    x0, unravel = ravel_pytree(_st.reduce_params(params, data))
-    mask = ravel_pytree(_st.reduced_mask(data, x0.dtype))[0]
+    g = _st.collapsed_objective(objective, data, hparams)
+    x0, unravel = ravel_pytree(_st.collapse_params(params, data))
+    mask = ravel_pytree(_st.collapsed_mask(data, x0.dtype))[0]
     f = lambda x: g(unravel(x))  # noqa: E731
     grad = lambda x: jax.grad(f)(x) * mask  # noqa: E731
     tol = NEWTON_TOL["float64" if x0.dtype == jnp.float64 else "float32"] if tol is None else tol
@@ -303,7 +303,7 @@ def newton_critical_point(objective, params: Params, data: UFMData, hparams: HPa
         return x, gn, k
 
     x, gn, k = jax.lax.while_loop(cond, body, (x0, jnp.linalg.norm(grad(x0)), jnp.asarray(0, jnp.int32)))
-    return NewtonResult(_st.expand_reduced(unravel(x * mask), data), gn, k)
+    return NewtonResult(_st.expand_collapsed(unravel(x * mask), data), gn, k)
 
 
 def critical_point(problem, S, *, beta=None, dtype=None, max_steps: int = NEWTON_MAX_STEPS):

@@ -18,7 +18,7 @@ from nclandscape.errors import ConfigError
 from nclandscape.optimizers import (  # noqa: F401 (OPTIMIZERS, make_optimizer: re-exported)
     DEFAULT_OPTIMIZER, OPTIMIZERS, make_optimizer, optimizer_names, optimizer_spec,
 )
-from nclandscape.ufm import HParams, Params, UFMData, mask_params
+from nclandscape.ufm import HParams, Params, UFMData, mask_params, tree_norm  # noqa: F401 (tree_norm: re-exported)
 
 # Views of the optimiser registry (nclandscape.optimizers), aliases included.
 DEFAULT_LR = {name: optimizer_spec(name).lr for name in optimizer_names()}
@@ -79,10 +79,6 @@ class Solver(NamedTuple):
 
     init: Callable
     step: Callable
-
-
-def tree_norm(tree):
-    return jnp.sqrt(sum(jnp.sum(x**2) for x in jax.tree_util.tree_leaves(tree)))
 
 
 def default_tol(dtype) -> float:

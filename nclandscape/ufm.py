@@ -91,6 +91,11 @@ def mask_params(params: Params, data: UFMData) -> Params:
     )
 
 
+def tree_norm(tree) -> jax.Array:
+    """Euclidean norm of all leaves of a pytree together, as a 0-d array (jittable)."""
+    return jnp.sqrt(sum(jnp.sum(x**2) for x in jax.tree_util.tree_leaves(tree)))
+
+
 def _normal_grid(key, rows: int, cols: int, dtype):
     """Standard normals indexed by (row, column): entry (i, j) depends only on (key, i, j), so
     padding a problem to a larger shape leaves its real entries unchanged."""

@@ -43,8 +43,8 @@ def decomposition_keys(prob, out: dict) -> dict:
         t = decomposition(p.W, p.H, p.b * data.bias, data.Y, hp, bias=data.bias)
     else:
         rp = out["_rparams"]
-        sizes = jnp.asarray([prob.N // prob.K] * prob.K if prob.class_sizes is None else prob.class_sizes, rp.M.dtype)
-        t = decomposition_from_stats(rp.W, rp.b * float(prob.bias), class_stats_reduced(rp.M, rp.D, sizes),
+        sizes = jnp.asarray([prob.N // prob.K] * prob.K if prob.class_sizes is None else prob.class_sizes, rp.G.dtype)
+        t = decomposition_from_stats(rp.W, rp.b * float(prob.bias), class_stats_reduced(rp.G, rp.D, sizes),
                                      lam_W=hp.lambda_W, lam_H=hp.lambda_H, lam_b=hp.lambda_b, bias=prob.bias)
     return t.as_json()
 

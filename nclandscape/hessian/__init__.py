@@ -27,7 +27,7 @@ from nclandscape.hessian.structured import (
     collapse_residual,
     collapse_tol,
     expand,
-    reduced_hessian,
+    collapsed_hessian,
     structured_spectrum,
     within_class_blocks,
 )
@@ -37,6 +37,6 @@ __all__ = [
     "StructuredSpectrum", "check_dense_size", "check_method", "choose", "collapse_residual", "collapse_tol",
     "coordinate_mask", "dense_hessian", "dense_spectrum", "density", "expand", "flat_hessian", "flat_hvp",
     "flat_mask", "hvp", "index_threshold", "lanczos", "lanczos_eigh", "lanczos_spectrum", "masked_eigh",
-    "min_eig_and_index", "plan_method", "reduced_hessian", "ritz", "slq", "structured_spectrum",
+    "min_eig_and_index", "plan_method", "collapsed_hessian", "ritz", "slq", "structured_spectrum",
     "sweep_columns", "within_class_blocks",
 ]

@@ -42,12 +42,12 @@ def spectrum_at(objective, params: Params, data: UFMData, hparams: HParams, *, m
         order = np.argsort(vals[keep], kind="stable")
         out["block_eigenvalues"], out["block_multiplicities"] = merge_equal(vals[keep][order], mult[keep][order], rtol=10 * _dense.index_threshold(dt))
         ev = _st.expand(vals, mult)
-        R = s.reduced_vectors.shape[0]
+        R = s.collapsed_vectors.shape[0]
         red_vals = np.asarray(s.values[:R])
         i_red = int(np.argmin(np.where(np.asarray(mult[:R]) > 0, red_vals, np.inf)))
         i_all = int(np.argmin(np.where(keep, vals, np.inf)))
-        if i_all == i_red:  # the most negative direction lies in the reduced block
-            out["_min_vector"] = _st.reduced_vector_to_params(s.reduced_vectors[:, i_red], data)
+        if i_all == i_red:  # the most negative direction lies in the collapsed block
+            out["_min_vector"] = _st.collapsed_vector_to_params(s.collapsed_vectors[:, i_red], data)
         else:  # a within-class block D_k: deviation x (+ on one sample, − on another) ⊗ its eigenvector
             out["_min_vector"] = _within_class_vector(objective, params, data, hparams, i_all - R)
     elif method == "dense":

@@ -101,9 +101,9 @@ def gradient_norm_descent(objective, params: Params, data: UFMData, hparams: HPa
     index (and by non-critical minima of ‖∇g‖², which certification then rejects). Jittable."""
     import optax
 
-    g = _st.reduced_objective(objective, data, hparams)
-    x0, unravel = ravel_pytree(_st.reduce_params(params, data))
-    mask = ravel_pytree(_st.reduced_mask(data, x0.dtype))[0]
+    g = _st.collapsed_objective(objective, data, hparams)
+    x0, unravel = ravel_pytree(_st.collapse_params(params, data))
+    mask = ravel_pytree(_st.collapsed_mask(data, x0.dtype))[0]
     gn2 = lambda x: jnp.sum((jax.grad(lambda y: g(unravel(y)))(x) * mask) ** 2)
     opt = standard_promotion(optax.lbfgs(linesearch=optax.scale_by_zoom_linesearch(max_linesearch_steps=20,
                                                                                    verbose=False)))
@@ -117,4 +117,4 @@ def gradient_norm_descent(objective, params: Params, data: UFMData, hparams: HPa
         return (x, st), None
 
     (x, _), _ = jax.lax.scan(body, (x0, opt.init(x0)), None, length=steps)
-    return _st.expand_reduced(unravel(x), data)
+    return _st.expand_collapsed(unravel(x), data)

@@ -3,15 +3,15 @@
 At a point with ``h_{k,i} = h̄_k`` for every sample of class ``k``, the parameter space splits into
 two invariant subspaces of the Hessian:
 
-* the *reduced* space of ``(W, G, b)``, ``G = [√n_1 h̄_1, …, √n_K h̄_K]`` (the class-mean
+* the *collapsed* space of ``(W, G, b)``, ``G = [√n_1 h̄_1, …, √n_K h̄_K]`` (the class-mean
   directions of ``H`` scaled to unit norm; an isometric embedding). On it the Hessian is the
-  Hessian of the reduced objective
+  Hessian of the collapsed objective
   ``g(W, G, b) = (1/N) Σ_k n_k ℓ_k(W g_k/√n_k + b) + λ_W/2‖W‖² + λ_H/2‖G‖² + λ_b/2‖b‖²``,
   a ``(2Kd + K)``-variable problem whose cost does not depend on ``n``;
 * the within-class deviations (``Σ_i x_{k,i} = 0``, dimension ``d (n_k − 1)`` per class), on which
   it acts sample by sample as ``D_k = Wᵀ ∇²ℓ_k(z_k) W / N + λ_H I_d``, with ``z_k = W h̄_k + b``.
 
-So ``spec(∇²f) = spec(reduced) ∪ ⋃_k spec(D_k)^{×(n_k − 1)}``. Padded classes, padded feature
+So ``spec(∇²f) = spec(collapsed) ∪ ⋃_k spec(D_k)^{×(n_k − 1)}``. Padded classes, padded feature
 dimensions and ``b`` of a no-bias problem are not coordinates: they get multiplicity 0.
 """
 from __future__ import annotations
@@ -29,12 +29,12 @@ from nclandscape.ufm import HParams, Params, UFMData
 
 
 class StructuredSpectrum(NamedTuple):
-    """Eigenvalues with multiplicities: the reduced block (``2Kd + K`` values, multiplicity 1 or 0)
+    """Eigenvalues with multiplicities: the collapsed block (``2Kd + K`` values, multiplicity 1 or 0)
     followed by the ``K`` blocks ``D_k`` (``d`` values each, multiplicity ``n_k − 1`` or 0)."""
 
     values: jax.Array  # (2Kd + K + K d,)
     multiplicities: jax.Array  # same shape, integer
-    reduced_vectors: jax.Array  # (2Kd + K, 2Kd + K) eigenvectors of the reduced block (W, G, b)
+    collapsed_vectors: jax.Array  # (2Kd + K, 2Kd + K) eigenvectors of the collapsed block (W, G, b)
 
 
 def loss_entry(loss) -> Loss:
@@ -94,40 +94,44 @@ def collapse_tol(dtype) -> float:
     return 1e-8 if jnp.dtype(dtype) == jnp.float64 else 1e-4
 
 
-class Reduced(NamedTuple):
+class Collapsed(NamedTuple):
+    """Coordinates of a class-collapsed point (every sample at its class mean). Not the state of
+    the class-reduced dynamics (:class:`nclandscape.reduced.ReducedParams`), which also carries
+    the within-class deviations."""
+
     W: jax.Array  # (K, d)
     G: jax.Array  # (d, K) = class means scaled by sqrt(n_k)
     b: jax.Array  # (K,)
 
 
-def reduce_params(params: Params, data: UFMData) -> Reduced:
+def collapse_params(params: Params, data: UFMData) -> Collapsed:
     n = class_counts(data)
-    return Reduced(params.W, class_means(params, data) * jnp.sqrt(n)[None, :], params.b)
+    return Collapsed(params.W, class_means(params, data) * jnp.sqrt(n)[None, :], params.b)
 
 
-def expand_reduced(red: Reduced, data: UFMData) -> Params:
-    """The class-collapsed ``Params`` of reduced coordinates (inverse of :func:`reduce_params`)."""
+def expand_collapsed(red: Collapsed, data: UFMData) -> Params:
+    """The class-collapsed ``Params`` of collapsed coordinates (inverse of :func:`collapse_params`)."""
     n = class_counts(data)
     means = red.G / jnp.sqrt(jnp.maximum(n, 1))[None, :]
     Yw = data.Y * data.sample_mask[None, :] * data.class_mask[:, None]
     return Params(red.W, means @ Yw, red.b)
 
 
-def reduced_mask(data: UFMData, dtype=None) -> Reduced:
+def collapsed_mask(data: UFMData, dtype=None) -> Collapsed:
     dtype = dtype or data.Y.dtype
     cm, dm = data.class_mask.astype(dtype), data.dim_mask.astype(dtype)
-    return Reduced(cm[:, None] * dm[None, :], dm[:, None] * cm[None, :], cm * data.bias.astype(dtype))
+    return Collapsed(cm[:, None] * dm[None, :], dm[:, None] * cm[None, :], cm * data.bias.astype(dtype))
 
 
-def reduced_objective(loss, data: UFMData, hparams: HParams):
-    """``g(Reduced) -> scalar``: the objective restricted to class-collapsed points."""
+def collapsed_objective(loss, data: UFMData, hparams: HParams):
+    """``g(Collapsed) -> scalar``: the objective restricted to class-collapsed points."""
     ell = per_sample_loss(loss, data, hparams)
     n = class_counts(data)
     N = jnp.sum(n)
-    m = reduced_mask(data)
+    m = collapsed_mask(data)
     eye = jnp.diag(data.class_mask).astype(data.Y.dtype)
 
-    def g(r: Reduced):
+    def g(r: Collapsed):
         W, G, b = r.W * m.W, r.G * m.G, r.b * m.b
         means = G / jnp.sqrt(jnp.maximum(n, 1))[None, :]
         z = W @ means + b[:, None]  # (K, K): logits of class k's samples in column k
@@ -138,12 +142,12 @@ def reduced_objective(loss, data: UFMData, hparams: HParams):
     return g
 
 
-def reduced_hessian(loss, params: Params, data: UFMData, hparams: HParams):
-    """``(2Kd + K)²`` Hessian of the reduced objective at the class means of ``params``."""
+def collapsed_hessian(loss, params: Params, data: UFMData, hparams: HParams):
+    """``(2Kd + K)²`` Hessian of the collapsed objective at the class means of ``params``."""
     from jax.flatten_util import ravel_pytree
 
-    g = reduced_objective(loss, data, hparams)
-    x0, unravel = ravel_pytree(reduce_params(params, data))
+    g = collapsed_objective(loss, data, hparams)
+    x0, unravel = ravel_pytree(collapse_params(params, data))
     A = jax.hessian(lambda x: g(unravel(x)))(x0)
     return 0.5 * (A + A.T)
 
@@ -177,8 +181,8 @@ def structured_spectrum(loss, params: Params, data: UFMData, hparams: HParams) -
     """
     from jax.flatten_util import ravel_pytree
 
-    A = reduced_hessian(loss, params, data, hparams)
-    rmask = ravel_pytree(reduced_mask(data, A.dtype))[0]
+    A = collapsed_hessian(loss, params, data, hparams)
+    rmask = ravel_pytree(collapsed_mask(data, A.dtype))[0]
     red = masked_eigh(A, rmask)
     D = within_class_blocks(loss, params, data, hparams)
     dm = data.dim_mask
@@ -197,10 +201,10 @@ def expand(values, multiplicities) -> np.ndarray:
     return np.sort(np.repeat(v, m))
 
 
-def reduced_vector_to_params(vec, data: UFMData) -> Params:
-    """Turn an eigenvector of the reduced block into a (unit-norm) ``Params`` direction."""
+def collapsed_vector_to_params(vec, data: UFMData) -> Params:
+    """Turn an eigenvector of the collapsed block into a (unit-norm) ``Params`` direction."""
     from jax.flatten_util import ravel_pytree
 
     K, d, dt = data.Y.shape[0], data.dim_mask.shape[0], data.Y.dtype
-    _, unravel = ravel_pytree(Reduced(jnp.zeros((K, d), dt), jnp.zeros((d, K), dt), jnp.zeros((K,), dt)))
-    return expand_reduced(unravel(vec), data)
+    _, unravel = ravel_pytree(Collapsed(jnp.zeros((K, d), dt), jnp.zeros((d, K), dt), jnp.zeros((K,), dt)))
+    return expand_collapsed(unravel(vec), data)

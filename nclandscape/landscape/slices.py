@@ -28,7 +28,7 @@ from jax.flatten_util import ravel_pytree
 from nclandscape import points as _points
 from nclandscape.errors import ConfigError
 from nclandscape.hessian import dense as _dense
-from nclandscape.ufm import HParams, Params, UFMData, mask_params
+from nclandscape.ufm import HParams, Params, UFMData, mask_params, tree_norm
 
 DIRECTIONS = ("random", "hessian-top", "hessian-bottom", "negative-curvature")
 parse_at = _points.parse_at  # the one parser of --at (formerly defined here)
@@ -147,11 +147,6 @@ def random_direction(key, params: Params, data: UFMData, *, norm: str = "filter"
     return jax.tree_util.tree_map(lambda a, n_p, n_d: a * n_p / jnp.maximum(n_d, tiny), d, pn, dn)
 
 
-def tree_norm(t) -> float:
-    flat, _ = ravel_pytree(t)
-    return float(jnp.linalg.norm(flat))
-
-
 def directions_for(kind: str, objective, params: Params, data: UFMData, hparams: HParams, *, dims: int = 1,
                    key=None, norm: str = "filter"):
     """``(list of dims directions, info dict)`` of a direction kind (see :data:`DIRECTIONS`).
@@ -167,7 +162,7 @@ def directions_for(kind: str, objective, params: Params, data: UFMData, hparams:
     if kind == "random":
         key = jax.random.PRNGKey(0) if key is None else key
         ds = [random_direction(k, params, data, norm=norm) for k in jax.random.split(key, dims)]
-        if any(tree_norm(d) == 0 for d in ds):
+        if any(float(tree_norm(d)) == 0 for d in ds):
             raise ConfigError("every filter of the point is zero, so the filter-normalised direction is zero: use --norm unit")
         return ds, {"norm": norm}
     eig = hessian_eig(objective, params, data, hparams)

@@ -5,7 +5,7 @@ L-BFGS over many seeds at once, recorded per iteration, summarised and plotted f
 ``nclandscape optbench-plot`` are its command lines.
 """
 from nclandscape.optbench.config import BENCH_OPTIMIZERS, BenchConfig
-from nclandscape.optbench.run import make_runner, read_optimizer_file, spec_of, run_benchmark, run_optimizer
+from nclandscape.optbench.run import compile_key_of, make_runner, read_optimizer_file, run_benchmark, run_optimizer
 from nclandscape.optbench.sgd import minibatch_mask, minibatch_objective
 from nclandscape.optbench.summary import summarize, write_summary
 
@@ -13,7 +13,7 @@ __all__ = [
     "BENCH_OPTIMIZERS",
     "BenchConfig",
     "make_runner",
-    "spec_of",
+    "compile_key_of",
     "minibatch_mask",
     "minibatch_objective",
     "read_optimizer_file",

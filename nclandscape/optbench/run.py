@@ -73,7 +73,7 @@ def seed_keys(seeds: int):
     return jnp.stack([jax.random.PRNGKey(s) for s in range(seeds)])
 
 
-class Spec(NamedTuple):
+class CompileKey(NamedTuple):
     """The static part of one optimiser run (hashable): what selects a compiled program. Everything
     else (data, λ's, learning rate, tol) is an array argument, so problems of one shape share it."""
 
@@ -85,8 +85,8 @@ class Spec(NamedTuple):
     lbfgs_history: int
 
 
-def spec_of(config: BenchConfig, name: str) -> Spec:
-    return Spec(config.solve_name(name), config.loss, config.minibatch(name), int(config.batch_size or config.N),
+def compile_key_of(config: BenchConfig, name: str) -> CompileKey:
+    return CompileKey(config.solve_name(name), config.loss, config.minibatch(name), int(config.batch_size or config.N),
                 config.momentum_of(name), int(config.lbfgs_history))
 
 
@@ -98,7 +98,7 @@ class Runner(NamedTuple):
     active: object  # (state, tol) -> bool: solve's continuation rule
 
 
-def make_runner(spec: Spec) -> Runner:
+def make_runner(spec: CompileKey) -> Runner:
     from nclandscape.objectives import objective_for
 
     objective = objective_for(spec.loss)
@@ -145,18 +145,18 @@ def make_runner(spec: Spec) -> Runner:
 
 
 @partial(jax.jit, static_argnames=("spec",))
-def init_states(params0, data, hparams, lr, *, spec: Spec):
+def init_states(params0, data, hparams, lr, *, spec: CompileKey):
     """Batched initial solver states (one per seed)."""
     return jax.vmap(make_runner(spec).init, in_axes=(0, None, None, None))(params0, data, hparams, lr)
 
 
 @partial(jax.jit, static_argnames=("spec",))
-def active_seeds(states, tol, *, spec: Spec):
+def active_seeds(states, tol, *, spec: CompileKey):
     return jax.vmap(make_runner(spec).active, in_axes=(0, None))(states, tol)
 
 
 @partial(jax.jit, static_argnames=("spec",))
-def run_chunk(states, keys, data, hparams, tol, start, length, *, spec: Spec):
+def run_chunk(states, keys, data, hparams, tol, start, length, *, spec: CompileKey):
     """``length`` (an integer array) steps of every seed after ``start`` steps, vmapped."""
     chunk = make_runner(spec).chunk
     return jax.vmap(lambda s, k: chunk(s, k, data, hparams, tol, start, length))(states, keys)
@@ -165,7 +165,7 @@ def run_chunk(states, keys, data, hparams, tol, start, length, *, spec: Spec):
 _COMPILED: dict = {}
 
 
-def compiled_chunk(states, keys, data, hparams, tol, start, length, *, spec: Spec):
+def compiled_chunk(states, keys, data, hparams, tol, start, length, *, spec: CompileKey):
     """Ahead-of-time compiled ``run_chunk`` (so compilation is timed apart from running), cached
     per process by spec and argument shapes/dtypes."""
     args = (states, keys, data, hparams, tol, start, length)
@@ -225,7 +225,7 @@ def run_optimizer(config: BenchConfig, name: str, *, params0=None, progress: boo
     tol = jnp.asarray(grad_tolerance(tol_of(config, dtype), hparams), dtype)  # solve's gradient threshold
     lr = jnp.asarray(config.lr_of(name), dtype)
     keys = seed_keys(config.seeds)
-    spec = spec_of(config, name)
+    spec = compile_key_of(config, name)
     minibatch = spec.minibatch
 
     t0 = time.perf_counter()

@@ -1,7 +1,7 @@
 """Exact class-reduced dynamics of the MSE-family UFM (THEORY.md §4; docs/reduced.md).
 
 Full-batch GD, heavy-ball, Nesterov and L-BFGS on vanilla or rescaled MSE are simulated exactly by
-``ReducedParams(W, b, M, D)`` — class means scaled by √n_k and one d×r map (one per class for
+``ReducedParams(W, b, G, D)`` — class means scaled by √n_k and one d×r map (one per class for
 rescaled MSE) carrying every within-class deviation — at a cost independent of n.
 """
 from nclandscape.reduced.metrics import class_scatter, reduced_metrics

@@ -11,10 +11,10 @@ times smaller. This module removes that overhead for the common case:
   (``jax.experimental.pallas``, Triton backend) with the state held on chip, so memory is touched
   once per *solve*, not once per step. ``vmap`` over configurations becomes the kernel's grid.
 
-With ``E = W M + (b 1ᵀ − m_t I) diag(√n)`` and ``P = W D`` (THEORY.md §4, docs/reduced.md)::
+With ``E = W G + (b 1ᵀ − m_t I) diag(√n)`` and ``P = W D`` (THEORY.md §4, docs/reduced.md)::
 
-    N f   = ½‖E‖² + ½‖P‖² + N (λ_W ‖W‖² + λ_H (‖M‖² + ‖D‖²) + λ_b ‖b‖²) / 2
-    ∇_W f = (E Mᵀ + P Dᵀ) / N + λ_W W        ∇_M f = Wᵀ E / N + λ_H M
+    N f   = ½‖E‖² + ½‖P‖² + N (λ_W ‖W‖² + λ_H (‖G‖² + ‖D‖²) + λ_b ‖b‖²) / 2
+    ∇_W f = (E Gᵀ + P Dᵀ) / N + λ_W W        ∇_G f = Wᵀ E / N + λ_H G
     ∇_b f = E √n / N + λ_b b                 ∇_D f = Wᵀ P / N + λ_H D
 
 The iteration, stopping rule (``‖∇f‖ ≤ tol``, non-finite value, ``max_steps``), optimiser updates
@@ -102,28 +102,28 @@ def _finite(x):
 
 def _value_and_grad(p, s, hp, prec):
     """Value, squared gradient norm and gradient of the reduced vanilla-MSE objective at
-    ``p = (W, b, M, D_1, ..., D_c)``, where ``D = [D_1 ... D_c]`` is split by columns (the GPU
+    ``p = (W, b, G, D_1, ..., D_c)``, where ``D = [D_1 ... D_c]`` is split by columns (the GPU
     kernel uses blocks of 16 columns: smaller products hold fewer registers)."""
-    W, b, M, *Ds = p
+    W, b, G, *Ds = p
     K = W.shape[0]
     N, lw, lh, lb, target, bias = hp[_N], hp[_LW], hp[_LH], hp[_LB], hp[_TARGET], hp[_BIAS]
     one, zero = jnp.ones((), W.dtype), jnp.zeros((), W.dtype)  # (no bool->float casts: Triton lowers selects)
     eye = jnp.where(lax.broadcasted_iota(jnp.int32, (K, K), 0) == lax.broadcasted_iota(jnp.int32, (K, K), 1), one, zero)
-    E = _mm(W, M, prec) + (b[:, None] - target * eye) * s[None, :]
+    E = _mm(W, G, prec) + (b[:, None] - target * eye) * s[None, :]
     Ps = [_mm(W, Dj, prec) for Dj in Ds]
-    EM = _mm_nt(E, M, prec)
+    EG = _mm_nt(E, G, prec)
     for Pj, Dj in zip(Ps, Ds):
-        EM = EM + _mm_nt(Pj, Dj, prec)
-    gW = EM / N + lw * W
+        EG = EG + _mm_nt(Pj, Dj, prec)
+    gW = EG / N + lw * W
     gb = (jnp.sum(E * s[None, :], axis=1) / N + lb * b) * bias
-    gM = _mm_tn(W, E, prec) / N + lh * M
+    gG = _mm_tn(W, E, prec) / N + lh * G
     gDs = [_mm_tn(W, Pj, prec) / N + lh * Dj for Pj, Dj in zip(Ps, Ds)]
     sq_P = sum(_sum(Pj * Pj) for Pj in Ps)
     sq_D = sum(_sum(Dj * Dj) for Dj in Ds)
-    value = 0.5 * (_sum(E * E) + sq_P) / N + 0.5 * (lw * _sum(W * W) + lh * (_sum(M * M) + sq_D) + lb * jnp.sum(b * b))
+    value = 0.5 * (_sum(E * E) + sq_P) / N + 0.5 * (lw * _sum(W * W) + lh * (_sum(G * G) + sq_D) + lb * jnp.sum(b * b))
     value = jnp.where(hp[_ALPHA_OK] > 0, value, jnp.nan)  # shared layout is exact only for α = 1
-    gn2 = _sum(gW * gW) + jnp.sum(gb * gb) + _sum(gM * gM) + sum(_sum(g * g) for g in gDs)
-    return value, gn2, (gW, gb, gM, *gDs)
+    gn2 = _sum(gW * gW) + jnp.sum(gb * gb) + _sum(gG * gG) + sum(_sum(g * g) for g in gDs)
+    return value, gn2, (gW, gb, gG, *gDs)
 
 
 def _solve_loop(params, s, hp, *, optimizer: str, prec):
@@ -191,26 +191,26 @@ def _pallas_solve(params, s, hp, *, optimizer: str, prec, interpret: bool, num_w
     for what that and ``num_warps`` do to registers and spills on sm_90)."""
     from jax.experimental import pallas as pl
 
-    W, b, M, D = params
+    W, b, G, D = params
     K, d = W.shape
     r = D.shape[1]
     Kp, dp, rp = _next_pow2(K), _next_pow2(d), _next_pow2(r)  # Triton: power-of-two blocks, dots ≥ 16
     block = min(_next_pow2(block), rp)
     W = jnp.pad(W, ((0, Kp - K), (0, dp - d)))
     b = jnp.pad(b, (0, Kp - K))
-    M = jnp.pad(M, ((0, dp - d), (0, Kp - K)))
+    G = jnp.pad(G, ((0, dp - d), (0, Kp - K)))
     D = jnp.pad(D, ((0, dp - d), (0, rp - r)))
     s = jnp.pad(s, (0, Kp - K))
     dtype = W.dtype
 
-    def kernel(W_ref, b_ref, M_ref, D_ref, s_ref, hp_ref, W_o, b_o, M_o, D_o, st_o):
+    def kernel(W_ref, b_ref, G_ref, D_ref, s_ref, hp_ref, W_o, b_o, G_o, D_o, st_o):
         h = hp_ref[...]
         idx = lax.broadcasted_iota(jnp.int32, (_HP,), 0)
         hs = [jnp.sum(jnp.where(idx == i, h, 0.0)) for i in range(_HP)]
         Ds = tuple(D_ref[:, pl.ds(j * block, block)] for j in range(rp // block))
-        p, value, gnorm, step = _solve_loop((W_ref[...], b_ref[...], M_ref[...], *Ds), s_ref[...], hs,
+        p, value, gnorm, step = _solve_loop((W_ref[...], b_ref[...], G_ref[...], *Ds), s_ref[...], hs,
                                             optimizer=optimizer, prec=prec)
-        W_o[...], b_o[...], M_o[...] = p[:3]
+        W_o[...], b_o[...], G_o[...] = p[:3]
         for j, Dj in enumerate(p[3:]):
             D_o[:, pl.ds(j * block, block)] = Dj
         st_o[...] = jnp.where(idx == 0, value, jnp.where(idx == 1, gnorm, jnp.where(idx == 2, step, 0.0)))
@@ -223,9 +223,9 @@ def _pallas_solve(params, s, hp, *, optimizer: str, prec, interpret: bool, num_w
         from jax.experimental.pallas import triton as pl_triton
 
         kw["compiler_params"] = pl_triton.CompilerParams(num_warps=num_warps, num_stages=1)
-    W, b, M, D, st = pl.pallas_call(kernel, out_shape=out_shape, interpret=interpret, name="reduced_mse_fused",
-                                    **kw)(W, b, M, D, s, hp)
-    return (W[:K, :d], b[:K], M[:d, :K], D[:d, :r]), st[0], st[1], st[2]
+    W, b, G, D, st = pl.pallas_call(kernel, out_shape=out_shape, interpret=interpret, name="reduced_mse_fused",
+                                    **kw)(W, b, G, D, s, hp)
+    return (W[:K, :d], b[:K], G[:d, :K], D[:d, :r]), st[0], st[1], st[2]
 
 
 def fused_reduced_solve(rparams0: ReducedParams, rdata: ReducedData, hparams: HParams, *,
@@ -262,7 +262,7 @@ def fused_reduced_solve(rparams0: ReducedParams, rdata: ReducedData, hparams: HP
                     (_LH, hparams.lambda_H), (_LB, hparams.lambda_b), (_TARGET, hparams.M), (_BIAS, rdata.bias),
                     (_MAXSTEPS, max_steps), (_TOL, tol), (_ALPHA_OK, jnp.where(hparams.alpha == 1.0, 1.0, 0.0))):
         hp = hp.at[slot].set(jnp.asarray(v, dtype))
-    params = (p.W, p.b, p.M, p.D)
+    params = (p.W, p.b, p.G, p.D)
     if backend == "xla":
         params, value, gnorm, step = _solve_loop(params, s, hp, optimizer=optimizer, prec=prec)  # D: one block
     else:

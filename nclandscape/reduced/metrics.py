@@ -1,8 +1,8 @@
 """Neural-collapse metrics (THEORY.md §6) from the reduced state.
 
 NC1, NC2, NC3 and the numerical rank need only second moments, which the reduced state holds
-exactly: class means ``h̄_k = M_k / √n_k``, within-class scatter ``S = Σ_k D_k G_k D_kᵀ`` and
-per-class Grams ``H_k H_kᵀ = M_k M_kᵀ + D_k G_k D_kᵀ``. NC4 and the cosine margins are
+exactly: class means ``h̄_k = G_k / √n_k``, within-class scatter ``S = Σ_k D_k Γ_k D_kᵀ`` and
+per-class Grams ``H_k H_kᵀ = G_k M_kᵀ + D_k Γ_k D_kᵀ``. NC4 and the cosine margins are
 per-sample: they are computed on the exact reconstruction when a :class:`ReducedBasis` is given,
 and are NaN otherwise (e.g. after :func:`reduced_init`, which never draws the samples).
 The formulas and thresholds are those of :func:`nclandscape.metrics.nc_metrics`.
@@ -18,7 +18,7 @@ from nclandscape.reduced.state import ReducedBasis, ReducedData, ReducedParams, 
 
 
 def class_scatter(rparams: ReducedParams, rdata: ReducedData):
-    """Per-class deviation Grams ``S_k = D_k G_k D_kᵀ`` ``(K, d, d)``."""
+    """Per-class deviation Grams ``S_k = D_k Γ_k D_kᵀ`` ``(K, d, d)``."""
     D = rparams.D if rparams.D.ndim == 3 else jnp.broadcast_to(rparams.D, (rdata.class_mask.shape[0],) + rparams.D.shape)
     return jnp.einsum("kdr,krs,kes->kde", D, rdata.class_gram, D)
 
@@ -34,10 +34,10 @@ def reduced_metrics(rparams: ReducedParams, rdata: ReducedData, basis: ReducedBa
     N = sizes.sum()
     dim = jnp.sum(rdata.dim_mask).astype(jnp.int32)
 
-    means = p.M / jnp.sqrt(jnp.maximum(sizes, 1))[None, :]  # (d, K)
+    means = p.G / jnp.sqrt(jnp.maximum(sizes, 1))[None, :]  # (d, K)
     hG = means @ sizes / N
     Hbar = (means - hG[:, None]) * cm[None, :]
-    # Within-class scatter Σ_k D_k D_kᵀ (Σ_k G_k is the identity on D's columns), independent of
+    # Within-class scatter Σ_k D_k D_kᵀ (Σ_k Γ_k is the identity on D's columns), independent of
     # class_gram; the per-class Grams are needed for the numerical rank only.
     S = p.D @ p.D.T if p.D.ndim == 2 else jnp.einsum("kdr,ker->de", p.D, p.D)
     Sk = class_scatter(p, rdata) * cm[:, None, None]
@@ -51,7 +51,7 @@ def reduced_metrics(rparams: ReducedParams, rdata: ReducedData, basis: ReducedBa
     nc2 = _etf_distance(p.W @ p.W.T, cm, k_eff, dim)
     nc3 = _etf_distance(p.W @ Hbar, cm, k_eff, dim)
 
-    grams = jnp.einsum("dk,ek->kde", p.M, p.M) + Sk
+    grams = jnp.einsum("dk,ek->kde", p.G, p.G) + Sk
     ev = linalg.eigvalsh(grams)
     ev = jnp.where(ev > jnp.max(ev, axis=1, keepdims=True) * d * eps * 10, ev, 0.0)
     nuc = jnp.sum(jnp.sqrt(ev), axis=1)

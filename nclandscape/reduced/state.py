@@ -2,14 +2,14 @@
 
 Write every class-k feature as ``h_{k,i} = h̄_k + x_{k,i}`` with ``Σ_i x_{k,i} = 0``. The map
 
-    (M, D)  ->  H = Σ_k M_k / √n_k ⊗ 1_{n_k}^T  +  D Z
+    (G, D)  ->  H = Σ_k G_k / √n_k ⊗ 1_{n_k}^T  +  D Z
 
-(``M`` the class means scaled by √n_k, ``Z`` fixed ``r × N`` rows orthonormal and orthogonal to the
+(``G`` the class means scaled by √n_k, ``Z`` fixed ``r × N`` rows orthonormal and orthogonal to the
 class indicators) is a linear *isometry* onto the subspace where full-batch MSE dynamics live:
 the H-gradient's deviation part is ``(Wᵀ Ω_k W / N + λ_H I) x_{k,i}``, a d×d map applied to every
 deviation of class k. Any optimiser built from linear combinations of gradients and inner products
 (GD, heavy-ball, Nesterov, L-BFGS with its line search) therefore runs unchanged on the small pytree
-``ReducedParams(W, b, M, D)`` and reproduces the full trajectory exactly.
+``ReducedParams(W, b, G, D)`` and reproduces the full trajectory exactly.
 
 Two layouts, chosen from the shape of ``D`` (static):
 - ``shared`` ``D (d, r)``: one map for every class, exact when ``α = 1`` (vanilla MSE, any target M);
@@ -45,7 +45,7 @@ def reducible_losses() -> tuple[str, ...]:
 class ReducedParams(NamedTuple):
     W: jax.Array  # (K, d) classifier, as in Params
     b: jax.Array  # (K,)
-    M: jax.Array  # (d, K) class means times √n_k
+    G: jax.Array  # (d, K) class means times √n_k (as hessian.structured.Collapsed.G)
     D: jax.Array  # (d, r) shared or (K, d, r) per class: deviations are D Z (D_k Z_k)
 
 
@@ -56,7 +56,7 @@ class ReducedData(NamedTuple):
     class_mask: jax.Array  # (K,)
     dim_mask: jax.Array  # (d,)
     bias: jax.Array  # () 1.0 with bias, 0.0 without
-    class_gram: jax.Array  # (K, r, r) G_k = Z_k Z_kᵀ: class-k deviations have Gram D G_k Dᵀ
+    class_gram: jax.Array  # (K, r, r) Γ_k = Z_k Z_kᵀ: class-k deviations have Gram D Γ_k Dᵀ
 
 
 class ReducedBasis(NamedTuple):
@@ -134,7 +134,7 @@ def mask_reduced(rparams: ReducedParams, rdata: ReducedData) -> ReducedParams:
     return ReducedParams(
         W=rparams.W * cm[:, None] * dm[None, :],
         b=rparams.b * cm * rdata.bias,
-        M=rparams.M * dm[:, None] * cm[None, :],
+        G=rparams.G * dm[:, None] * cm[None, :],
         D=D,
     )
 
@@ -246,7 +246,7 @@ def reduce_params(params: Params, data: UFMData, *, loss: str = DEFAULT_LOSS) ->
         Z, D = jax.lax.scan(one_class, jnp.zeros((d, X.shape[1]), X.dtype), Yw)
     else:
         D, Z = _factor(X, d)
-    rp = ReducedParams(W=p.W, b=p.b, M=means * jnp.sqrt(sizes)[None, :], D=D)
+    rp = ReducedParams(W=p.W, b=p.b, G=means * jnp.sqrt(sizes)[None, :], D=D)
     return rp, ReducedBasis(Z=Z, Y=data.Y, sample_mask=data.sample_mask)
 
 
@@ -269,7 +269,7 @@ def expand_params(rparams: ReducedParams, basis: ReducedBasis, data: UFMData | N
     if data is not None:
         Yw = Yw * data.class_mask[:, None]
     sizes = Yw.sum(axis=1)
-    means = rparams.M / jnp.sqrt(jnp.maximum(sizes, 1))[None, :]
+    means = rparams.G / jnp.sqrt(jnp.maximum(sizes, 1))[None, :]
     H = means @ Yw + expand_deviations(rparams.D, basis)
     p = Params(W=rparams.W, H=H, b=rparams.b)
     return p if data is None else mask_params(p, data)
@@ -298,7 +298,7 @@ def reduced_init(key, rdata: ReducedData, *, scale=1.0, loss: str = DEFAULT_LOSS
     """Sample the reduced state of the i.i.d. ``N(0, scale²)`` initialisation directly, any n.
 
     ``W`` and ``b`` are the same draw as ``init_params(key, ...)``. The features are sampled in law
-    (not the same draw): ``M_k = √n_k h̄_k ~ N(0, scale² I)``; per class, independently of the mean,
+    (not the same draw): ``G_k = √n_k h̄_k ~ N(0, scale² I)``; per class, independently of the mean,
     ``S_k = Σ_i x x^T ~ scale² Wishart_d(n_k − 1, I)`` (Bartlett). The shared layout factors
     ``S = Σ_k S_k = D Dᵀ`` and returns the matching ``class_gram`` in the new ``ReducedData``.
     No basis exists, so per-sample reconstruction (NC4, cosine margins) is not available.
@@ -310,7 +310,7 @@ def reduced_init(key, rdata: ReducedData, *, scale=1.0, loss: str = DEFAULT_LOSS
     kM, kS = jax.random.split(kH)
     W = scale * _normal_grid(kW, K, dp, dtype)
     b = scale * _normal_grid(kb, K, 1, dtype)[:, 0]
-    M = scale * _normal_grid(kM, dp, K, dtype)
+    G = scale * _normal_grid(kM, dp, K, dtype)
     d_real = jnp.sum(rdata.dim_mask)
     m = jnp.maximum(rdata.sizes - 1, 0)
     L = jax.vmap(lambda k, mk: _wishart_factor(jax.random.fold_in(kS, k), mk, d_real, dp, dtype))(jnp.arange(K), m)
@@ -324,7 +324,7 @@ def reduced_init(key, rdata: ReducedData, *, scale=1.0, loss: str = DEFAULT_LOSS
         D, Z = _factor(Xv, dp)
         Zk = Z.reshape(dp, K, dp)
         gram = jnp.einsum("rkj,skj->krs", Zk, Zk)
-    rp = mask_reduced(ReducedParams(W=W, b=b, M=M, D=D), rdata)
+    rp = mask_reduced(ReducedParams(W=W, b=b, G=G, D=D), rdata)
     return rp, rdata._replace(class_gram=gram)
 
 
@@ -337,7 +337,7 @@ def pad_reduced(rparams: ReducedParams, rdata: ReducedData, *, K: int, d: int) -
     D = rparams.D
     D = jnp.pad(D, ((0, dd), (0, dd))) if D.ndim == 2 else jnp.pad(D, ((0, dk), (0, dd), (0, dd)))
     rp = ReducedParams(W=jnp.pad(rparams.W, ((0, dk), (0, dd))), b=jnp.pad(rparams.b, (0, dk)),
-                       M=jnp.pad(rparams.M, ((0, dd), (0, dk))), D=D)
+                       G=jnp.pad(rparams.G, ((0, dd), (0, dk))), D=D)
     rd = ReducedData(sizes=jnp.pad(rdata.sizes, (0, dk)), class_mask=jnp.pad(rdata.class_mask, (0, dk)),
                      dim_mask=jnp.pad(rdata.dim_mask, (0, dd)), bias=rdata.bias,
                      class_gram=jnp.pad(rdata.class_gram, ((0, dk), (0, dd), (0, dd))))

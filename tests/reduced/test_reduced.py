@@ -221,7 +221,7 @@ def test_reduced_init_layouts_agree_and_keep_W_b():
     p, rp_s, rp_c, Ss, Sc = draws(key)
     np.testing.assert_array_equal(rp_s.W, p.W)
     np.testing.assert_array_equal(rp_s.b, p.b)
-    np.testing.assert_array_equal(rp_c.M, rp_s.M)
+    np.testing.assert_array_equal(rp_c.G, rp_s.G)
     # Scatter entries are O(200 · 0.49): 1e-11 absolute is ~1e3 eps of their size (SVD route).
     np.testing.assert_allclose(Ss, Sc, rtol=0, atol=1e-11)
     # Ranks: class sizes 1, 3, 9, 200 give deviation ranks min(n_k - 1, d) = 0, 2, 6, 6.
@@ -246,7 +246,7 @@ def test_reduced_init_has_the_law_of_the_full_init():
 
     def one(k, rd):
         rp, rd = reduced_init(k, rd, scale=s, loss="rescaled_mse")
-        return class_scatter(rp, rd), rp.M
+        return class_scatter(rp, rd), rp.G
 
     sample = jax.jit(jax.vmap(one, in_axes=(0, None)))
     for m in (3, 40):
