@@ -480,7 +480,8 @@ def run_sweep(spec: SweepSpec, out_dir, *, progress: bool = True, chunk_size: in
             "output_columns": list(OUTPUT_COLUMNS)}
     resume_key = resume_key_of(spec, dtype)
     # fail early (before any work or file) on a dynamics or a device set that cannot run
-    check_devices(plan_buckets(configs, range(len(configs)), dynamics), jax.local_devices())
+    plan = plan_buckets(configs, range(len(configs)), dynamics)
+    check_devices(plan, jax.local_devices())
     multi = jax.process_count() > 1
     if multi:  # a shared filesystem: process 0 creates the folder, then everybody reads it
         from jax.experimental import multihost_utils
@@ -493,7 +494,8 @@ def run_sweep(spec: SweepSpec, out_dir, *, progress: bool = True, chunk_size: in
     if multi:
         multihost_utils.sync_global_devices("nclandscape-sweep-start")
     todo = [i for i in range(len(configs)) if ids[i] not in done]
-    buckets = plan_buckets(configs, todo, dynamics)
+    left = {b: [i for i in idx if ids[i] not in done] for b, idx in plan.items()}
+    buckets = dict(sorted(((b, idx) for b, idx in left.items() if idx), key=lambda kv: kv[1][0]))
     t0 = time.perf_counter()
     chunks_run = 0
     computed = 0
