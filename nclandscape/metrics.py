@@ -104,6 +104,19 @@ def cosine_margins(W, H, Y, *, sample_mask=None, class_mask=None):
     return jnp.where(sm > 0, margin, jnp.inf)
 
 
+def numerical_rank_of_grams(grams, cm, k_eff):
+    """``(1/K) Σ_k ‖H_k‖_*² / ‖H_k‖_F²`` from the ``(K, d, d)`` class Grams ``H_k H_kᵀ`` (``cm``:
+    class mask, ``k_eff`` real classes)."""
+    d = grams.shape[-1]
+    ev = linalg.eigvalsh(grams)
+    # Eigenvalues below the Gram's rounding level are zero (else sqrt(1e-16) = 1e-8 leaks in).
+    ev = jnp.where(ev > jnp.max(ev, axis=1, keepdims=True) * d * jnp.finfo(grams.dtype).eps * 10, ev, 0.0)
+    nuc = jnp.sum(jnp.sqrt(ev), axis=1)
+    fro2 = jnp.sum(ev, axis=1)
+    ranks = jnp.where(fro2 > 0, nuc**2 / jnp.where(fro2 > 0, fro2, 1.0), 0.0)
+    return jnp.sum(ranks * cm) / k_eff
+
+
 def nc_metrics(W, H, b, Y, *, sample_mask=None, class_mask=None, dim=None) -> NCMetrics:
     """All scalar NC metrics of one problem. ``b`` may be ``None`` (no bias)."""
     K, N = Y.shape
@@ -144,13 +157,7 @@ def nc_metrics(W, H, b, Y, *, sample_mask=None, class_mask=None, dim=None) -> NC
     # Numerical rank (1/K) sum_k ||H_k||_*^2 / ||H_k||_F^2 via the d x d Gram of each class.
     # One class at a time: O(d N) memory instead of a (K, d, N) intermediate.
     grams = jax.lax.map(lambda y: (H * y[None, :]) @ H.T, Yf)
-    ev = linalg.eigvalsh(grams)
-    # Eigenvalues below the Gram's rounding level are zero (else sqrt(1e-16) = 1e-8 leaks in).
-    ev = jnp.where(ev > jnp.max(ev, axis=1, keepdims=True) * d * eps * 10, ev, 0.0)
-    nuc = jnp.sum(jnp.sqrt(ev), axis=1)
-    fro2 = jnp.sum(ev, axis=1)
-    ranks = jnp.where(fro2 > 0, nuc**2 / jnp.where(fro2 > 0, fro2, 1.0), 0.0)
-    numerical_rank = jnp.sum(ranks * cm) / k_eff
+    numerical_rank = numerical_rank_of_grams(grams, cm, k_eff)
 
     margins = cosine_margins(W, H, Y, sample_mask=sample_mask, class_mask=class_mask)
     del labels, counts

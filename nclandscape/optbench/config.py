@@ -10,11 +10,11 @@ import dataclasses
 import math
 
 from nclandscape.errors import ConfigError
-from nclandscape.objectives import DEFAULT_LOSS
 from nclandscape.optimizers import (
     DEFAULT_BENCH_OPTIMIZERS, DEFAULT_MEMORY_SIZE, DEFAULT_MOMENTUM, is_minibatch, optimizer_names, optimizer_spec,
     resolve_optimizer,
 )
+from nclandscape.ufm import Problem
 
 # Every optimiser name of the registry (nclandscape.optimizers), aliases included.
 BENCH_OPTIMIZERS = optimizer_names()
@@ -29,18 +29,18 @@ RESUME_FREE_KEYS = ("optimizers", "lr_overrides", "no_plots")
 
 @dataclasses.dataclass(frozen=True)
 class BenchConfig:
-    # Problem (the fields of nclandscape.ufm.Problem).
-    K: int = 10
-    n: int = 5
-    d: int = 12
-    lambda_W: float = 1e-3
-    lambda_H: float = 1e-3
-    lambda_b: float = 1e-3
-    bias: bool = True
-    loss: str = DEFAULT_LOSS
-    alpha: float = 1.0
-    M: float = 1.0
-    class_sizes: tuple[int, ...] | None = None
+    # Problem: the fields of nclandscape.ufm.Problem, with its defaults.
+    K: int = Problem.K
+    n: int = Problem.n
+    d: int = Problem.d
+    lambda_W: float = Problem.lambda_W
+    lambda_H: float = Problem.lambda_H
+    lambda_b: float = Problem.lambda_b
+    bias: bool = Problem.bias
+    loss: str = Problem.loss
+    alpha: float = Problem.alpha
+    M: float = Problem.M
+    class_sizes: tuple[int, ...] | None = Problem.class_sizes
     # Benchmark.
     optimizers: tuple[str, ...] = DEFAULT_BENCH_OPTIMIZERS
     seeds: int = 32

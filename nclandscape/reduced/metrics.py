@@ -13,7 +13,7 @@ import jax.numpy as jnp
 
 from nclandscape import linalg
 
-from nclandscape.metrics import NCMetrics, _etf_distance, cosine_margins
+from nclandscape.metrics import NCMetrics, _etf_distance, cosine_margins, numerical_rank_of_grams
 from nclandscape.reduced.state import ReducedBasis, ReducedData, ReducedParams, expand_deviations, mask_reduced
 
 
@@ -52,12 +52,7 @@ def reduced_metrics(rparams: ReducedParams, rdata: ReducedData, basis: ReducedBa
     nc3 = _etf_distance(p.W @ Hbar, cm, k_eff, dim)
 
     grams = jnp.einsum("dk,ek->kde", p.G, p.G) + Sk
-    ev = linalg.eigvalsh(grams)
-    ev = jnp.where(ev > jnp.max(ev, axis=1, keepdims=True) * d * eps * 10, ev, 0.0)
-    nuc = jnp.sum(jnp.sqrt(ev), axis=1)
-    fro2 = jnp.sum(ev, axis=1)
-    ranks = jnp.where(fro2 > 0, nuc**2 / jnp.where(fro2 > 0, fro2, 1.0), 0.0)
-    numerical_rank = jnp.sum(ranks * cm) / k_eff
+    numerical_rank = numerical_rank_of_grams(grams, cm, k_eff)
     # Unknown class Grams (NaN) must give NaN, not the 0 the thresholding above would turn them into.
     numerical_rank = jnp.where(jnp.all(jnp.isfinite(grams)), numerical_rank, jnp.nan)
 
