@@ -30,6 +30,7 @@ import numpy as np
 from experiments.common import float64, read_jsonl, write_config, write_jsonl
 from nclandscape import central_path as cp
 from nclandscape.central_path.simulate import simulate_flow
+from nclandscape.fileio import atomic_savefig
 from nclandscape.objectives import mse_objective
 from nclandscape.ufm import init_params, make_data, make_hparams
 
@@ -139,7 +140,7 @@ def plot_ufm_perp(traces_path: str, out_png: str) -> str:
     np.atleast_1d(axes)[0].legend(fontsize=8)
     fig.suptitle(f"Term (B) along UFM gradient descent, (K, n, d) = ({rows[0]['K']}, {rows[0]['n']}, {rows[0]['d']})")
     fig.tight_layout()
-    fig.savefig(out_png, dpi=120)
+    atomic_savefig(fig, out_png, dpi=120)
     plt.close(fig)
     return out_png
 
@@ -225,7 +226,7 @@ def plot_flows(paths, out_png) -> str:
         ax.legend(fontsize=7)
     fig.suptitle(f"Central-path flows, (K, n, d) = ({rs[0]['K']}, {rs[0]['n']}, {rs[0]['d']}), λ = 0, whitened seeded start")
     fig.tight_layout()
-    fig.savefig(out_png, dpi=120)
+    atomic_savefig(fig, out_png, dpi=120)
     plt.close(fig)
     return out_png
 
@@ -279,7 +280,7 @@ def plot_terms(recs: list[dict], out_png: str, title: str) -> str:
     b.grid(True, which="major", alpha=0.3)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(out_png, dpi=120)
+    atomic_savefig(fig, out_png, dpi=120)
     plt.close(fig)
     return out_png
 

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments.common import append_jsonl, float64, read_jsonl, write_config
+from nclandscape.fileio import atomic_savefig
 from nclandscape.hessian.certify import certify
 from nclandscape.hessian.critical import (bias_family_start, global_point, gradient_norm_descent, newton_critical_point,
                                           random_collapsed_start)
@@ -123,7 +124,7 @@ def plot_strict_saddle_bias(out: str) -> None:
     ax.set_ylabel("λ_min(∇²f)")
     ax.set_title("MSE with bias, K=4, n=3: every critical point found")
     ax.legend(fontsize=7, loc="lower right")
-    fig.savefig(os.path.join(out, "strict_saddle_bias.png"), dpi=120)
+    atomic_savefig(fig, os.path.join(out, "strict_saddle_bias.png"), dpi=120)
     plt.close(fig)
 
 
@@ -190,7 +191,7 @@ def plot_rescaled_curvature(out: str) -> None:
     axes[0].legend(fontsize=8)
     nc = max(max(r["nc1"], r["nc2"], r["nc3"]) for r in rows)
     fig.suptitle(f"rescaled MSE at the minimum (K=4, n=3, d=4): max NC1/NC2/NC3 over the grid = {nc:.1e}", fontsize=10)
-    fig.savefig(os.path.join(out, "rescaled_curvature.png"), dpi=120)
+    atomic_savefig(fig, os.path.join(out, "rescaled_curvature.png"), dpi=120)
     plt.close(fig)
 
 
@@ -252,5 +253,5 @@ def plot_ce_spectra(out: str) -> None:
         ax.set_title(label, fontsize=10)
     axes[0].legend(fontsize=7)
     fig.suptitle("Hessian at the global minimum, K=4, n=3 (closed-form minimisers, structured spectra)", fontsize=10)
-    fig.savefig(os.path.join(out, "ce_spectra.png"), dpi=120)
+    atomic_savefig(fig, os.path.join(out, "ce_spectra.png"), dpi=120)
     plt.close(fig)

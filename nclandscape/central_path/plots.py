@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+from nclandscape.fileio import atomic_savefig
+
 
 def plot_flow_file(path: str, out_png: str) -> str:
     """Measured ω_j(t) (points) on the exact law's curves (lines), and F(t), from a ``central-path`` JSON."""
@@ -29,6 +31,6 @@ def plot_flow_file(path: str, out_png: str) -> str:
     b.set_ylabel("F = min_{W,b} f")
     b.legend()
     fig.tight_layout()
-    fig.savefig(out_png, dpi=120)
+    atomic_savefig(fig, out_png, dpi=120)
     plt.close(fig)
     return out_png

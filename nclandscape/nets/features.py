@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from nclandscape.fileio import atomic_savefig
+
 FEATURES_FILE = "features_3d.npz"
 
 
@@ -97,7 +99,7 @@ def plot_features_3d(run_dirs, out, *, titles=None) -> list[Path]:
     written = []
     for ext in ("png", "pdf"):
         p = stem.with_name(stem.name + "." + ext)
-        fig.savefig(p, dpi=110)
+        atomic_savefig(fig, p, dpi=110)
         written.append(p)
     plt.close(fig)
     return written
