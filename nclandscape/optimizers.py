@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
+import jax
 import optax
 
 from nclandscape.errors import ConfigError
@@ -184,7 +185,7 @@ def standard_promotion(tx: optax.GradientTransformation) -> optax.GradientTransf
     promotions in this package) that raises. The numbers are unchanged: only the promotion rule
     applied inside optax differs.
     """
-    import jax
+    tx = optax.with_extra_args_support(tx)
 
     def init(params):
         with jax.numpy_dtype_promotion("standard"):
@@ -192,9 +193,7 @@ def standard_promotion(tx: optax.GradientTransformation) -> optax.GradientTransf
 
     def update(updates, state, params=None, **extra):
         with jax.numpy_dtype_promotion("standard"):
-            if isinstance(tx, optax.GradientTransformationExtraArgs):
-                return tx.update(updates, state, params, **extra)
-            return tx.update(updates, state, params)
+            return tx.update(updates, state, params, **extra)
 
     return optax.GradientTransformationExtraArgs(init, update)
 

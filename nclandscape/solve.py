@@ -115,6 +115,11 @@ def certify(status, value, f_star, dtype):
     return jnp.where((status == STATUS_OK) & bad & jnp.isfinite(f_star), STATUS_STATIONARY, status)
 
 
+def start_state(params0, opt_state, value, grad) -> SolveState:
+    """The :class:`SolveState` at step 0 (an int32 step counter, as ``steps_max`` in the sweep)."""
+    return SolveState(params0, opt_state, jnp.asarray(0, jnp.int32), value, grad, tree_norm(grad))
+
+
 def make_step_fn(f, project, opt, name: str):
     """One optimiser step ``SolveState -> SolveState`` minimising ``f(params)``; ``project`` maps
     the updated parameters back to the feasible set (padding masks). Pure; returns
@@ -148,7 +153,7 @@ def optax_solver(f, *, optimizer: str, lr, project=lambda p: p) -> Solver:
     def init(params0):
         params0 = project(params0)
         v0, g0 = value_and_grad(params0)
-        return SolveState(params0, init_opt_state(opt, optimizer, params0, lr), jnp.asarray(0, jnp.int32), v0, g0, tree_norm(g0))
+        return start_state(params0, init_opt_state(opt, optimizer, params0, lr), v0, g0)
 
     return Solver(init, step)
 
@@ -169,7 +174,7 @@ def newton_solver(objective, data: UFMData, hparams: HParams) -> Solver:
     def init(params0):
         params0 = mask_params(params0, data)
         v0, g0 = value_and_grad(params0)
-        return SolveState(params0, newton.newton_init(v0.dtype), jnp.asarray(0, jnp.int32), v0, g0, tree_norm(g0))
+        return start_state(params0, newton.newton_init(v0.dtype), v0, g0)
 
     def step(s: SolveState) -> SolveState:
         params, value, grad, ns = newton.newton_update(per_sample, value_and_grad, s.params, s.value, s.grad,

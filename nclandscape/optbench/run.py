@@ -35,7 +35,7 @@ from nclandscape.optbench.config import BenchConfig
 from nclandscape.optbench.sgd import batch_key, make_minibatch_step, minibatch_steps
 from nclandscape.optimizers import optimizer_spec
 from nclandscape.solve import (
-    SolveState, default_tol, grad_tolerance, init_opt_state, make_optimizer, make_solver, make_step, tree_norm,
+    default_tol, grad_tolerance, init_opt_state, make_optimizer, make_solver, make_step, start_state, tree_norm,
 )
 from nclandscape.ufm import init_params, mask_params
 
@@ -114,7 +114,7 @@ def make_runner(spec: CompileKey) -> Runner:
         def init(params0, data, hparams, lr):
             p0 = mask_params(params0, data)
             v0, g0 = jax.value_and_grad(objective)(p0, data, hparams)
-            return SolveState(p0, init_opt_state(opt, spec.solve_name, p0, lr), jnp.asarray(0, jnp.int32), v0, g0, tree_norm(g0))
+            return start_state(p0, init_opt_state(opt, spec.solve_name, p0, lr), v0, g0)
 
         def step_of(data, hparams):
             return make_step(objective, data, hparams, opt, spec.solve_name)[0]

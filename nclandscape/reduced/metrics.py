@@ -2,7 +2,7 @@
 
 NC1, NC2, NC3 and the numerical rank need only second moments, which the reduced state holds
 exactly: class means ``h̄_k = G_k / √n_k``, within-class scatter ``S = Σ_k D_k Γ_k D_kᵀ`` and
-per-class Grams ``H_k H_kᵀ = G_k M_kᵀ + D_k Γ_k D_kᵀ``. NC4 and the cosine margins are
+per-class Grams ``H_k H_kᵀ = G_k G_kᵀ + D_k Γ_k D_kᵀ``. NC4 and the cosine margins are
 per-sample: they are computed on the exact reconstruction when a :class:`ReducedBasis` is given,
 and are NaN otherwise (e.g. after :func:`reduced_init`, which never draws the samples).
 The formulas and thresholds are those of :func:`nclandscape.metrics.nc_metrics`.

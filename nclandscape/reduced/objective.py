@@ -1,7 +1,7 @@
 """The MSE-family objective in reduced coordinates: cost independent of the number of samples.
 
-With ``E = W G + (b 1ᵀ − M I) diag(√n)`` (``G`` the class means times √n_k, ``M`` the rescaled-MSE target) (column k: √n_k times the residual of class k's mean)
-and ``Ω_{jk} = α`` if ``j = k`` else 1,
+With ``E = W G + (b 1ᵀ − M I) diag(√n)`` (``G``: the class means times √n_k; ``M``: the rescaled-MSE
+target; column k of ``E`` is √n_k times the residual of class k's mean) and ``Ω_{jk} = α`` if ``j = k`` else 1,
 
     N f = ½ Σ_{jk} Ω_{jk} E_{jk}²                                 (class means)
         + ½ Σ_k tr(Ω_k W D_k D_kᵀ Wᵀ)                             (deviations; D_k = D when shared)

@@ -493,14 +493,14 @@ def run_sweep(spec: SweepSpec, out_dir, *, progress: bool = True, chunk_size: in
     done = store.done_ids()
     if multi:
         multihost_utils.sync_global_devices("nclandscape-sweep-start")
-    todo = [i for i in range(len(configs)) if ids[i] not in done]
     left = {b: [i for i in idx if ids[i] not in done] for b, idx in plan.items()}
     buckets = dict(sorted(((b, idx) for b, idx in left.items() if idx), key=lambda kv: kv[1][0]))
+    n_todo = sum(len(idx) for idx in buckets.values())
     t0 = time.perf_counter()
     chunks_run = 0
     computed = 0
     sum_steps = slot_steps = 0
-    with tqdm(total=len(todo), unit="cfg", disable=not progress or jax.process_index() != 0,
+    with tqdm(total=n_todo, unit="cfg", disable=not progress or jax.process_index() != 0,
               desc="sweep", dynamic_ncols=True) as bar:
         for bucket, idx in sorted(buckets.items(), key=lambda kv: (kv[0].family, kv[0].optimizer, kv[0].N * kv[0].d)):
             chunk = min(chunk_size, len(idx))
@@ -522,7 +522,7 @@ def run_sweep(spec: SweepSpec, out_dir, *, progress: bool = True, chunk_size: in
     seconds = time.perf_counter() - t0
     table = store.consolidate() if jax.process_index() == 0 else None
     counts = Counter(table.column("status").to_pylist()) if table is not None else {}
-    summary = SweepSummary(len(configs), computed, len(configs) - len(todo), dict(counts), seconds, len(buckets),
+    summary = SweepSummary(len(configs), computed, len(configs) - n_todo, dict(counts), seconds, len(buckets),
                            str(out_dir), sum_steps, slot_steps, _worst_rel_gap(table))
     if jax.process_index() == 0:
         path = Path(out_dir) / "stats.json"
