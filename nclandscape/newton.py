@@ -12,8 +12,10 @@ bundle-adjustment problem:
   C_j[b_l, c] = Q_j[l,c]/N with Q_j = P_j W.
 
 A damped Newton step solves (∇²f + μI) p = −∇f. Eliminating H leaves the Schur complement
-S = A + μI − Σ_j C_j (D_j + μI)⁻¹ C_jᵀ, a (K·d + K)-square system whose entries are sums over
-samples of Kronecker-structured terms (cost O(N K² d²) to form, O((K d)³) to factor), after which
+S = A + μI − Σ_j C_j (D_j + μI)⁻¹ C_jᵀ, a (K·d + K)-square system whose entries are sums of
+Kronecker products over groups of samples that share P_j (the K classes for the MSE family, every
+sample for cross-entropy): cost O(G K² d²) to form, in two matrix products and one pass over S,
+and O((K d)³) to factor, after which
 every h_j's step is a d×d solve. ∇²f + μI is positive definite exactly when every D_j + μI and S
 are, so one Cholesky factorisation of S both tests the damping and gives the step.
 
@@ -100,7 +102,6 @@ class Curvature(NamedTuple):
     GG: jax.Array  # (G, K, K) Σ g gᵀ
     sg: jax.Array  # (G, K) Σ g
     n_eff: jax.Array
-    A: jax.Array  # (Kd + K, Kd + K) undamped (W, b) block
     scale: jax.Array  # largest diagonal entry of the Hessian (sets the damping's scale)
 
 
@@ -136,15 +137,15 @@ def curvature(per_sample, params: Params, data: UFMData, hparams: HParams, *, by
     GH = jnp.einsum("gj,kj,aj->gka", M, g, H)
     GG = jnp.einsum("gj,kj,lj->gkl", M, g, g)
     sg = M @ g.T
-    A_WW = jnp.einsum("gkl,gac->kalc", P, S).reshape(K * d, K * d) / n_eff
-    A_Wb = jnp.einsum("gkl,ga->kal", P, s).reshape(K * d, K) / n_eff
-    A_bb = jnp.einsum("g,gkl->kl", n, P) / n_eff
-    A = jnp.block([[A_WW, A_Wb], [A_Wb.T, A_bb]])
-    reg = jnp.concatenate([jnp.full((K * d,), hparams.lambda_W), jnp.full((K,), hparams.lambda_b)])
-    A = A + jnp.diag(reg.astype(A.dtype))
+    # The (W, b) block A is never formed: the Schur complement assembles it with the rest. Its
+    # diagonal: A_WW[(k,a),(k,a)] = Σ_g P_g[k,k] S_g[a,a]/N + λ_W, A_bb[k,k] = Σ_g n_g P_g[k,k]/N + λ_b.
+    Pdiag = jnp.diagonal(P, axis1=1, axis2=2)  # (G, K)
+    Sdiag = jnp.diagonal(S, axis1=1, axis2=2)  # (G, d)
+    A_diag = jnp.concatenate([(Pdiag.T @ Sdiag / n_eff + hparams.lambda_W).reshape(-1),
+                              n @ Pdiag / n_eff + hparams.lambda_b])
     D_diag = jnp.einsum("kc,gkl,lc->gc", W, P, W) / n_eff + hparams.lambda_H
-    scale = jnp.maximum(jnp.max(jnp.diag(A)), jnp.max(D_diag))
-    return Curvature(W, H, g, gi, P, n, S, s, GH, GG, sg, n_eff, A, scale)
+    scale = jnp.maximum(jnp.max(A_diag), jnp.max(D_diag))
+    return Curvature(W, H, g, gi, P, n, S, s, GH, GG, sg, n_eff, scale)
 
 
 def _group_inverses(W, P, data: UFMData, lam, N):
@@ -174,17 +175,24 @@ def damped_newton_step(cv: Curvature, grad: Params, data: UFMData, hparams: HPar
     E, Q = _group_inverses(W, cv.P, data, hparams.lambda_H + mu, N)  # (G, d, d), (G, K, d)
     R = jnp.einsum("gkc,gce,gle->gkl", Q, E, Q)  # Q E Qᵀ
     V = jnp.einsum("gkc,gca->gka", Q, E)  # Q E
-    # Σ_j C_j E_j C_jᵀ (the 1/N² of the two C's applied at the end).
-    T = (jnp.einsum("gkl,gac->kalc", R, cv.S)
-         + jnp.einsum("gla,gkc->kalc", V, cv.GH)
-         + jnp.einsum("gkc,gla->kalc", V, cv.GH)
-         + jnp.einsum("gkl,gac->kalc", cv.GG, E))
-    T_WW = T.reshape(K * d, K * d)
-    T_Wb = (jnp.einsum("gkl,ga->kal", R, cv.s) + jnp.einsum("gk,gla->kal", cv.sg, V)).reshape(K * d, K)
-    T_bb = jnp.einsum("g,gkl->kl", cv.n, R)
-    CEC = jnp.block([[T_WW, T_Wb], [T_Wb.T, T_bb]]) / N**2
+    # S = A − Σ_j C_j E_j C_jᵀ + μI, assembled in one pass from per-group sums:
+    # S_WW[(k,a),(l,c)] = Σ_g (P_g/N − R_g/N²)[k,l] S_g[a,c] − (GG_g/N²)[k,l] E_g[a,c] − X[k,c,l,a] − X[l,a,k,c]
+    # with X[k,c,l,a] = Σ_g GH_g[k,c] V_g[l,a]/N² (one matrix product per sum, then one transposing pass);
+    # S_Wb[(k,a), l] = Σ_g (P_g/N − R_g/N²)[k,l] s_g[a] − Σ_g sg_g[k] V_g[l,a]/N²;
+    # S_bb = Σ_g n_g (P_g/N − R_g/N²).
+    C = cv.P / N - R / N**2  # (G, K, K)
+    G = C.shape[0]
+    Y = jnp.tensordot(jnp.concatenate([C, -cv.GG / N**2]).reshape(2 * G, K * K),
+                      jnp.concatenate([cv.S, E]).reshape(2 * G, d * d), axes=(0, 0)).reshape(K, K, d, d)
+    X = jnp.tensordot(cv.GH.reshape(G, K * d), V.reshape(G, K * d), axes=(0, 0)).reshape(K, d, K, d) / N**2
+    S_WW = (Y.transpose(0, 2, 1, 3) - X.transpose(0, 3, 2, 1) - X.transpose(2, 1, 0, 3)).reshape(K * d, K * d)
+    S_Wb = (jnp.einsum("gkl,ga->kal", C, cv.s) - jnp.einsum("gk,gla->kal", cv.sg, V) / N**2).reshape(K * d, K)
+    S_bb = jnp.einsum("g,gkl->kl", cv.n, C)
     m = jnp.concatenate([mW.reshape(-1), mb])
-    S = (cv.A - CEC + mu * jnp.eye(m.shape[0], dtype=dt)) * (m[:, None] * m[None, :]) + jnp.diag(1.0 - m)
+    reg = jnp.concatenate([jnp.broadcast_to(hparams.lambda_W, (K * d,)),
+                           jnp.broadcast_to(hparams.lambda_b, (K,))]).astype(dt)
+    S = jnp.concatenate([jnp.concatenate([S_WW, S_Wb], axis=1), jnp.concatenate([S_Wb.T, S_bb], axis=1)])
+    S = S * (m[:, None] * m[None, :]) + jnp.diag((reg + mu) * m + (1.0 - m))
     # Right-hand side: −g_x + Σ_j C_j E_j g_{h_j}, C_j u = ((Q u) h_jᵀ + g_j uᵀ, Q u)/N.
     Ej, Qj = E[cv.gi], Q[cv.gi]  # (N, d, d), (N, K, d)
     gH = grad.H * dm[:, None] * sm[None, :]
@@ -194,7 +202,7 @@ def damped_newton_step(cv: Curvature, grad: Params, data: UFMData, hparams: HPar
     cu_b = jnp.sum(Qu, axis=1) / N
     rhs = jnp.concatenate([(-grad.W + cu_W).reshape(-1), -grad.b + cu_b]) * m
     L = jnp.linalg.cholesky(S)
-    ok = jnp.all(jnp.isfinite(L))
+    ok = jnp.all(jnp.isfinite(jnp.diagonal(L)))  # a failed factorisation is NaN throughout
     dx = jax.scipy.linalg.cho_solve((L, True), rhs) * m
     dW, db = dx[: K * d].reshape(K, d), dx[K * d :]
     # h_j step: −E_j (g_{h_j} + C_jᵀ Δx),  C_jᵀΔx = (Q_jᵀ(ΔW h_j + Δb) + ΔWᵀ g_j)/N.
