@@ -46,7 +46,8 @@ def _start_pair(out, logs: Path, tag: str):
     port = _free_port()
     procs = []
     for pid in (0, 1):
-        env = _env(XLA_FLAGS="--xla_force_host_platform_device_count=2",
+        # the suite's XLA flags (tests/conftest.py) too, as the one-process reference has them
+        env = _env(XLA_FLAGS=os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2",
                    JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}", JAX_NUM_PROCESSES="2", JAX_PROCESS_ID=str(pid))
         log = open(logs / f"p{pid}.{tag}.log", "w")
         procs.append((subprocess.Popen(_cmd(out, "--distributed"), env=env, stdout=log, stderr=subprocess.STDOUT), log))
