@@ -12,13 +12,17 @@ Pipeline:
    initialisation from its seed, is solved with its own stopping rule and gets its NC metrics;
 3. the chunk's inputs are sharded over every device (``jax.sharding``, one mesh axis
    ``"config"``), across hosts too after ``jax.distributed.initialize()``;
-4. rows go to a Parquet part as soon as a chunk is done (see :mod:`nclandscape.sweep.store`).
+4. rows go to a Parquet part as soon as a chunk is done (see :mod:`nclandscape.sweep.store`);
+5. while a chunk runs, the next chunk's program is compiled on a worker thread (it was traced on
+   the caller's thread), so the compile of the next shape bucket overlaps the current one's
+   computation; chunks still run one at a time, in order.
 """
 from __future__ import annotations
 
 import dataclasses
 import time
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, NamedTuple
 
 import jax
@@ -262,8 +266,11 @@ class _Programs:
         self.maxsize = maxsize
         self.traces: Counter = Counter()  # traces per bucket (one compile per bucket and chunk shape)
 
+        self.compiled: dict = {}  # key -> Future of the compiled executable
+
     def clear(self):
         self.cache.clear()
+        self.compiled.clear()
         self.traces.clear()
 
     @staticmethod
@@ -272,7 +279,27 @@ class _Programs:
 
     def substitute(self, bucket: "Bucket", chunk: int, slots: int, dtype, mesh, *, hessian: bool, fused: str, program):
         """Serve ``program`` for this key from now on (a GPU kernel that failed: its plain-JAX twin)."""
-        self.cache[self._key(bucket, chunk, slots, dtype, mesh, hessian, fused)] = program
+        key = self._key(bucket, chunk, slots, dtype, mesh, hessian, fused)
+        self.cache[key] = program
+        self.compiled[key] = _done(program)
+
+    def executable(self, bucket: "Bucket", chunk: int, slots: int, dtype, mesh, *, hessian: bool, fused: str,
+                   args: tuple, compile_with: Callable | None = None) -> Future:
+        """The compiled program for ``args`` as a :class:`~concurrent.futures.Future`. It is traced
+        and lowered here, in the caller's thread (so JAX's thread-local settings apply), and
+        compiled by ``compile_with(fn)`` (a thread pool's ``submit``: the sweep compiles the next
+        chunk's program while the current one runs) or at once."""
+        key = self._key(bucket, chunk, slots, dtype, mesh, hessian, fused)
+        fut = self.compiled.get(key)
+        if fut is not None and not (fut.done() and fut.exception() is not None):
+            self.compiled[key] = self.compiled.pop(key)  # most recently used last
+            return fut
+        lowered = self.get(bucket, chunk, slots, dtype, mesh, hessian=hessian, fused=fused).lower(*args)
+        fut = compile_with(lowered.compile) if compile_with is not None else _done_call(lowered.compile)
+        self.compiled[key] = fut
+        while len(self.compiled) > self.maxsize:
+            self.compiled.pop(next(iter(self.compiled)))
+        return fut
 
     def get(self, bucket: "Bucket", chunk: int, slots: int, dtype, mesh, *, hessian: bool, fused: str = "off"):
         key = self._key(bucket, chunk, slots, dtype, mesh, hessian, fused)
@@ -304,6 +331,21 @@ class _Programs:
         while len(self.cache) > self.maxsize:
             self.cache.pop(next(iter(self.cache)))
         return prog
+
+
+def _done(value) -> Future:
+    f = Future()
+    f.set_result(value)
+    return f
+
+
+def _done_call(fn) -> Future:
+    f = Future()
+    try:
+        f.set_result(fn())
+    except Exception as e:  # noqa: BLE001 - kept in the future, raised where it is read
+        f.set_exception(e)
+    return f
 
 
 PROGRAMS = _Programs()
@@ -339,9 +381,25 @@ class ChunkResult(NamedTuple):
     slot_steps: int  # iterations paid for by all lanes of all devices (idle lanes included)
 
 
-def run_chunk(bucket: Bucket, configs: list[dict], dtype, *, chunk: int, slots: int = DEFAULTS.slots,
-              hessian: bool = False, fused: str = "auto") -> ChunkResult:
-    """Run ``configs`` (at most ``chunk``) of one bucket on ``slots`` refilled lanes."""
+class PreparedChunk(NamedTuple):
+    """A chunk's inputs, placed on the devices, and its program (a Future while it compiles)."""
+
+    program: Future
+    xs: dict
+    valid: jax.Array
+    order: list  # position -> index into the chunk's configurations (None: padding)
+    real: int
+    ndev: int
+    per_dev: int
+    slots: int
+    backend: str
+    key: tuple  # (bucket, size, slots, dtype, mesh, hessian) for the GPU-kernel fallback
+
+
+def prepare_chunk(bucket: Bucket, configs: list[dict], dtype, *, chunk: int, slots: int = DEFAULTS.slots,
+                  hessian: bool = False, fused: str = "auto", compile_with: Callable | None = None) -> PreparedChunk:
+    """Place ``configs`` (at most ``chunk``) of one bucket on the devices and get its program
+    (traced here; compiled by ``compile_with``, see :meth:`_Programs.executable`)."""
     mesh = _mesh()
     ndev = mesh.devices.size
     real = len(configs)
@@ -364,28 +422,48 @@ def run_chunk(bucket: Bucket, configs: list[dict], dtype, *, chunk: int, slots: 
         xs[k] = _to_global(np.asarray([float(c[k]) for c in padded], np_dtype), sharding)
     valid_g = _to_global(valid, sharding)
     backend = fused_backend_for(bucket, fused)
-    prog = PROGRAMS.get(bucket, size, slots, dtype, mesh, hessian=hessian, fused=backend)
     try:
-        out = prog(xs, valid_g)
+        program = PROGRAMS.executable(bucket, size, slots, dtype, mesh, hessian=hessian, fused=backend,
+                                      args=(xs, valid_g), compile_with=compile_with)
+    except Exception as e:  # noqa: BLE001 - a GPU kernel that fails to lower falls back when run
+        program = Future()
+        program.set_exception(e)
+    return PreparedChunk(program, xs, valid_g, order, real, ndev, per_dev, slots, backend,
+                         (bucket, size, slots, dtype, mesh, hessian))
+
+
+def execute_chunk(p: PreparedChunk) -> ChunkResult:
+    """Run a prepared chunk (waiting for its program if it is still compiling) and read its rows,
+    in the order of its configurations."""
+    try:
+        out = p.program.result()(p.xs, p.valid)
     except Exception as e:  # noqa: BLE001 - only the GPU kernel path falls back, and says so
-        if backend != "pallas":
+        if p.backend != "pallas":
             raise
         import warnings
 
+        bucket, size, slots, dtype, mesh, hessian = p.key
         warnings.warn(f"the fused Pallas kernel failed on {jax.devices()[0].device_kind} ({type(e).__name__}: "
                       f"{str(e).splitlines()[0][:300]}); this bucket runs the same loop as plain JAX (--fused xla)")
         prog = PROGRAMS.get(bucket, size, slots, dtype, mesh, hessian=hessian, fused="xla")
-        PROGRAMS.substitute(bucket, size, slots, dtype, mesh, hessian=hessian, fused=backend, program=prog)
-        out = prog(xs, valid_g)
+        PROGRAMS.substitute(bucket, size, slots, dtype, mesh, hessian=hessian, fused=p.backend, program=prog)
+        out = prog(p.xs, p.valid)
     host = {k: _to_host(v) for k, v in out.items()}
-    rounds = host.pop("_rounds").reshape(ndev, per_dev)[:, 0]
-    if backend != "off":  # one whole solve per configuration: each lane runs to the slowest
-        slot_steps = int(rounds.sum()) * per_dev
+    rounds = host.pop("_rounds").reshape(p.ndev, p.per_dev)[:, 0]
+    if p.backend != "off":  # one whole solve per configuration: each lane runs to the slowest
+        slot_steps = int(rounds.sum()) * p.per_dev
     else:
-        slot_steps = int(rounds.sum()) * (slots // ndev)
-    pos = {i: p for p, i in enumerate(order) if i is not None}
-    rows = [{k: host[k][pos[i]].item() for k in host} for i in range(real)]
+        slot_steps = int(rounds.sum()) * (p.slots // p.ndev)
+    pos = {i: k for k, i in enumerate(p.order) if i is not None}
+    rows = [{k: host[k][pos[i]].item() for k in host} for i in range(p.real)]
     return ChunkResult(rows, slot_steps)
+
+
+def run_chunk(bucket: Bucket, configs: list[dict], dtype, *, chunk: int, slots: int = DEFAULTS.slots,
+              hessian: bool = False, fused: str = "auto") -> ChunkResult:
+    """Run ``configs`` (at most ``chunk``) of one bucket on ``slots`` refilled lanes."""
+    return execute_chunk(prepare_chunk(bucket, configs, dtype, chunk=chunk, slots=slots, hessian=hessian,
+                                       fused=fused))
 
 
 def _row(index: int, c: dict, o: dict, dynamics: str, dtype) -> dict:
@@ -502,14 +580,27 @@ def run_sweep(spec: SweepSpec, out_dir, *, progress: bool = True, chunk_size: in
     sum_steps = slot_steps = 0
     with tqdm(total=n_todo, unit="cfg", disable=not progress or jax.process_index() != 0,
               desc="sweep", dynamic_ncols=True) as bar:
-        for bucket, idx in sorted(buckets.items(), key=lambda kv: (kv[0].family, kv[0].optimizer, kv[0].N * kv[0].d)):
-            chunk = min(chunk_size, len(idx))
-            for s in range(0, len(idx), chunk):
-                if max_chunks is not None and chunks_run >= max_chunks:
-                    break
-                sel = idx[s : s + chunk]
-                res = run_chunk(bucket, [configs[i] for i in sel], dtype, chunk=chunk, slots=slots, hessian=hessian,
-                                fused=fused)
+        jobs = [(bucket, idx[s : s + min(chunk_size, len(idx))], min(chunk_size, len(idx)))
+                for bucket, idx in sorted(buckets.items(), key=lambda kv: (kv[0].family, kv[0].optimizer,
+                                                                            kv[0].N * kv[0].d))
+                for s in range(0, len(idx), min(chunk_size, len(idx)))]
+        if max_chunks is not None:
+            jobs = jobs[:max_chunks]
+
+        def prepare(job):
+            bucket, sel, chunk = job
+            return prepare_chunk(bucket, [configs[i] for i in sel], dtype, chunk=chunk, slots=slots,
+                                 hessian=hessian, fused=fused, compile_with=pool.submit)
+
+        # The next chunk's program is traced here and compiled on a worker thread while the
+        # current chunk runs (XLA releases the GIL for both), so compiling overlaps computing.
+        # Chunks still run, and their parts are written, one at a time and in order.
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nclandscape-compile")
+        try:
+            nxt = prepare(jobs[0]) if jobs else None
+            for j, (bucket, sel, _) in enumerate(jobs):
+                cur, nxt = nxt, (prepare(jobs[j + 1]) if j + 1 < len(jobs) else None)
+                res = execute_chunk(cur)
                 rows = [_row(i, configs[i], o, bucket.dynamics, dtype) for i, o in zip(sel, res.rows)]
                 if jax.process_index() == 0:
                     store.write_part(rows, tag=f"{sel[0]:07d}")
@@ -519,6 +610,8 @@ def run_sweep(spec: SweepSpec, out_dir, *, progress: bool = True, chunk_size: in
                 slot_steps += res.slot_steps
                 bar.update(len(sel))
                 bar.set_postfix(bucket=f"{bucket.optimizer}/{bucket.family}/{bucket.dynamics} K{bucket.K} N{bucket.N} d{bucket.d}")
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
     seconds = time.perf_counter() - t0
     table = store.consolidate() if jax.process_index() == 0 else None
     counts = Counter(table.column("status").to_pylist()) if table is not None else {}
