@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -78,6 +79,38 @@ def test_one_compile_per_bucket(tmp_path):
     s = run_sweep(spec, tmp_path / "c", progress=False, chunk_size=4)
     assert s.buckets == 2 and s.total == 12
     assert sorted(PROGRAMS.traces.values()) == [1, 1]
+
+
+def test_programs_compile_on_the_worker_thread_and_rows_match_a_synchronous_run(tmp_path, monkeypatch):
+    """run_sweep traces each program on the caller's thread and compiles it on its worker thread
+    (while the previous chunk runs); the rows equal those of a synchronous run_chunk."""
+    import threading
+
+    import jax.numpy as jnp
+
+    from nclandscape.sweep.engine import run_chunk
+    from nclandscape.sweep.plan import plan_buckets, resolve_config
+
+    PROGRAMS.clear()
+    threads = []
+    original = jax.stages.Lowered.compile
+
+    def recording(self, *a, **k):
+        threads.append(threading.current_thread().name)
+        return original(self, *a, **k)
+
+    monkeypatch.setattr(jax.stages.Lowered, "compile", recording)
+    spec = SweepSpec(fixed={"optimizer": "gd", "steps_max": 20, "K": 3, "n": 2},
+                     grid={"d": [2, 7], "lambda_W": [1e-3, 2e-3]})
+    run_sweep(spec, tmp_path / "c", progress=False, chunk_size=4)
+    assert len(threads) == 2 and all(t.startswith("nclandscape-compile") for t in threads), threads
+    rows = {r["index"]: r for r in sweep_rows(tmp_path / "c")}
+    PROGRAMS.clear()
+    configs = [resolve_config(c, jnp.float64) for c in spec.configs()]
+    for bucket, idx in plan_buckets(configs, range(len(configs))).items():
+        res = run_chunk(bucket, [configs[i] for i in idx], jnp.float64, chunk=4)
+        for i, o in zip(idx, res.rows):
+            assert o["objective"] == rows[i]["objective"] and o["steps"] == rows[i]["steps"]
 
 
 @pytest.mark.slow
