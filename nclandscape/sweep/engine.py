@@ -265,13 +265,20 @@ class _Programs:
         self.cache: dict = {}
         self.maxsize = maxsize
         self.traces: Counter = Counter()  # traces per bucket (one compile per bucket and chunk shape)
-
-        self.compiled: dict = {}  # key -> Future of the compiled executable
+        self.compiled: dict = {}  # the same keys -> Future of the compiled executable
 
     def clear(self):
         self.cache.clear()
         self.compiled.clear()
         self.traces.clear()
+
+    def _remember(self, table: dict, key, value):
+        """Store ``value`` as the most recently used entry of ``table``; drop the least recently used."""
+        table.pop(key, None)
+        table[key] = value
+        while len(table) > self.maxsize:
+            table.pop(next(iter(table)))
+        return value
 
     @staticmethod
     def _key(bucket, chunk, slots, dtype, mesh, hessian, fused):
@@ -280,8 +287,8 @@ class _Programs:
     def substitute(self, bucket: "Bucket", chunk: int, slots: int, dtype, mesh, *, hessian: bool, fused: str, program):
         """Serve ``program`` for this key from now on (a GPU kernel that failed: its plain-JAX twin)."""
         key = self._key(bucket, chunk, slots, dtype, mesh, hessian, fused)
-        self.cache[key] = program
-        self.compiled[key] = _done(program)
+        self._remember(self.cache, key, program)
+        self._remember(self.compiled, key, _done_call(lambda: program))
 
     def executable(self, bucket: "Bucket", chunk: int, slots: int, dtype, mesh, *, hessian: bool, fused: str,
                    args: tuple, compile_with: Callable | None = None) -> Future:
@@ -292,20 +299,14 @@ class _Programs:
         key = self._key(bucket, chunk, slots, dtype, mesh, hessian, fused)
         fut = self.compiled.get(key)
         if fut is not None and not (fut.done() and fut.exception() is not None):
-            self.compiled[key] = self.compiled.pop(key)  # most recently used last
-            return fut
+            return self._remember(self.compiled, key, fut)
         lowered = self.get(bucket, chunk, slots, dtype, mesh, hessian=hessian, fused=fused).lower(*args)
-        fut = compile_with(lowered.compile) if compile_with is not None else _done_call(lowered.compile)
-        self.compiled[key] = fut
-        while len(self.compiled) > self.maxsize:
-            self.compiled.pop(next(iter(self.compiled)))
-        return fut
+        return self._remember(self.compiled, key, (compile_with or _done_call)(lowered.compile))
 
     def get(self, bucket: "Bucket", chunk: int, slots: int, dtype, mesh, *, hessian: bool, fused: str = "off"):
         key = self._key(bucket, chunk, slots, dtype, mesh, hessian, fused)
         if key in self.cache:
-            self.cache[key] = self.cache.pop(key)  # most recently used last
-            return self.cache[key]
+            return self._remember(self.cache, key, self.cache[key])
         progs = make_programs(bucket, dtype, hessian=hessian, fused=fused)
         ndev = mesh.devices.size
 
@@ -327,19 +328,11 @@ class _Programs:
         # each other (no collective in the loop condition).
         spec = jax.sharding.PartitionSpec("config")
         prog = jax.jit(_shard_map(run_local, mesh, (spec, spec), spec))
-        self.cache[key] = prog
-        while len(self.cache) > self.maxsize:
-            self.cache.pop(next(iter(self.cache)))
-        return prog
-
-
-def _done(value) -> Future:
-    f = Future()
-    f.set_result(value)
-    return f
+        return self._remember(self.cache, key, prog)
 
 
 def _done_call(fn) -> Future:
+    """``fn()`` run now, as a finished Future (its result or its exception)."""
     f = Future()
     try:
         f.set_result(fn())
@@ -586,10 +579,10 @@ def run_sweep(spec: SweepSpec, out_dir, *, progress: bool = True, chunk_size: in
     sum_steps = slot_steps = 0
     with tqdm(total=n_todo, unit="cfg", disable=not progress or jax.process_index() != 0,
               desc="sweep", dynamic_ncols=True) as bar:
-        jobs = [(bucket, idx[s : s + min(chunk_size, len(idx))], min(chunk_size, len(idx)))
-                for bucket, idx in sorted(buckets.items(), key=lambda kv: (kv[0].family, kv[0].optimizer,
-                                                                            kv[0].N * kv[0].d))
-                for s in range(0, len(idx), min(chunk_size, len(idx)))]
+        jobs = []  # (bucket, the configurations of one chunk, the bucket's chunk size)
+        for bucket, idx in sorted(buckets.items(), key=lambda kv: (kv[0].family, kv[0].optimizer, kv[0].N * kv[0].d)):
+            chunk = min(chunk_size, len(idx))
+            jobs += [(bucket, idx[s : s + chunk], chunk) for s in range(0, len(idx), chunk)]
         if max_chunks is not None:
             jobs = jobs[:max_chunks]
 
